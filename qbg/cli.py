@@ -1,0 +1,90 @@
+"""The one command-line program, ``qbg``.
+
+Subcommands are defined here and their implementations imported lazily, so ``qbg pcap`` does not
+pay for pyroute2 and ``qbg sim`` does not pay for scapy.  Exit codes: 0 success, 1 the command ran
+and found a problem (violations, failed claims), 2 usage or input errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+__all__ = ["build_parser", "main"]
+
+
+def _lazy(target: str) -> Callable[[argparse.Namespace], int]:
+    module, _, func = target.partition(":")
+
+    def run(args: argparse.Namespace) -> int:
+        impl: Callable[[argparse.Namespace], int] = getattr(importlib.import_module(module), func)
+        return impl(args)
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="qbg", description="IEEE 802.1Qbg EVB/ECP/VDP station and bridge agents and tools"
+    )
+    p.add_argument("--version", action="version", version="qbg 0.1.0")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    # qbg pcap decode|check
+    pcap = sub.add_parser("pcap", help="decode or check 802.1Qbg captures")
+    psub = pcap.add_subparsers(dest="pcap_command", metavar="ACTION")
+    psub.required = True
+    dec = psub.add_parser("decode", help="decode every frame of a capture")
+    dec.add_argument("file", help="pcap or pcapng file")
+    dec.add_argument("--json", action="store_true", help="JSON Lines, one object per frame")
+    dec.add_argument("-v", "--verbose", action="store_true", help="show every field")
+    dec.set_defaults(func=_lazy("qbg.pcaptool:cmd_decode"))
+    chk = psub.add_parser("check", help="check captures for conformance")
+    chk.add_argument("files", nargs="+", metavar="FILE")
+    chk.add_argument("--json", action="store_true", help="violations as JSON Lines")
+    chk.set_defaults(func=_lazy("qbg.pcaptool:cmd_check"))
+
+    # qbg sim
+    sim = sub.add_parser("sim", help="simulate a station and a bridge in memory (fake clock)")
+    sim.add_argument("--vsis", type=int, default=100, help="number of VSIs to associate")
+    sim.add_argument("--rte", type=int, default=8, help="ECP retransmission exponent (0..31)")
+    sim.add_argument("--r", type=int, default=3, help="ECP maximum retries (0..7)")
+    sim.add_argument("--rwd", type=int, default=20, help="VDP resource wait exponent")
+    sim.add_argument("--rka", type=int, default=20, help="VDP keep-alive exponent")
+    sim.add_argument("--loss", type=float, default=0.0, help="frame loss per direction (0..1)")
+    sim.add_argument("--seed", type=int, default=0, help="random seed (loss, sequence numbers)")
+    sim.add_argument("--pacing", choices=("batched", "lldpad"), default="batched")
+    sim.add_argument("--mtu", type=int, default=1500, help="ECP PDU payload limit")
+    sim.add_argument("--json", action="store_true", help="print one JSON object")
+    sim.set_defaults(func=_lazy("qbg.sim:main"))
+
+    # qbg bench
+    bench = sub.add_parser("bench", help="benchmarks (see BENCHMARKS.md)")
+    bsub = bench.add_subparsers(dest="bench_command", metavar="BENCH")
+    bsub.required = True
+    bdec = bsub.add_parser("decode", help="frames/s: qbg vs tshark vs scapy on one capture")
+    bdec.add_argument("file", nargs="?", help="capture (default: a generated mixed capture)")
+    bdec.add_argument("--frames", type=int, default=100_000, help="frames to generate")
+    bdec.add_argument("--json", action="store_true")
+    bdec.add_argument("--skip-tshark", action="store_true")
+    bdec.add_argument("--skip-scapy", action="store_true")
+    bdec.set_defaults(func=_lazy("qbg.bench.decode:main"))
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        rc: int = args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
