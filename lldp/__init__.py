@@ -1,1 +1,99 @@
-"""qbg.lldp."""
+"""qbg.lldp: Ethernet framing, LLDP TLVs and LLDPDUs (IEEE 802.1AB-2009), errors, buffers.
+
+The LLDP agent (``agent.py``, ``LldpAgent``) is written separately and will be exported here
+once it exists.
+"""
+
+from .buffer import TLV_MAX_LEN, Reader, Writer, tlv_header
+from .errors import DecodeError, EncodeError, LocalError, QbgError
+from .events import EMPTY, Event, FrameDropped, Output, merge
+from .frame import (
+    ETH_HEADER_LEN,
+    ETH_MIN_FRAME,
+    LLDP_GROUP_MACS,
+    NEAREST_BRIDGE,
+    NEAREST_CUSTOMER_BRIDGE,
+    NEAREST_NONTPMR_BRIDGE,
+    TAG_TPIDS,
+    EthernetFrame,
+    EtherType,
+    mac_str,
+    pad,
+    parse_mac,
+)
+from .tlv import (
+    LLDPDU_MAX_LEN,
+    OUI_CISCO,
+    OUI_IEEE_8021,
+    OUI_QBG_DRAFT,
+    ChassisIdSubtype,
+    ChassisIdTlv,
+    EndTlv,
+    Lldpdu,
+    LldpTlvType,
+    OrgTlv,
+    PortIdSubtype,
+    PortIdTlv,
+    Tlv,
+    TtlTlv,
+    UnknownOrgTlv,
+    UnknownTlv,
+    build_lldpdu,
+    decode_tlv,
+    encode_lldp_frame,
+    org_tlv_class,
+    register_org_tlv,
+    registered_org_tlvs,
+)
+
+# To be added when written: from .agent import LldpAgent
+
+__all__ = [
+    "EMPTY",
+    "ETH_HEADER_LEN",
+    "ETH_MIN_FRAME",
+    "LLDPDU_MAX_LEN",
+    "LLDP_GROUP_MACS",
+    "NEAREST_BRIDGE",
+    "NEAREST_CUSTOMER_BRIDGE",
+    "NEAREST_NONTPMR_BRIDGE",
+    "OUI_CISCO",
+    "OUI_IEEE_8021",
+    "OUI_QBG_DRAFT",
+    "TAG_TPIDS",
+    "TLV_MAX_LEN",
+    "ChassisIdSubtype",
+    "ChassisIdTlv",
+    "DecodeError",
+    "EncodeError",
+    "EndTlv",
+    "EtherType",
+    "EthernetFrame",
+    "Event",
+    "FrameDropped",
+    "LldpTlvType",
+    "Lldpdu",
+    "LocalError",
+    "OrgTlv",
+    "Output",
+    "PortIdSubtype",
+    "PortIdTlv",
+    "QbgError",
+    "Reader",
+    "Tlv",
+    "TtlTlv",
+    "UnknownOrgTlv",
+    "UnknownTlv",
+    "Writer",
+    "build_lldpdu",
+    "decode_tlv",
+    "encode_lldp_frame",
+    "mac_str",
+    "merge",
+    "org_tlv_class",
+    "pad",
+    "parse_mac",
+    "register_org_tlv",
+    "registered_org_tlvs",
+    "tlv_header",
+]
