@@ -218,7 +218,7 @@ class _Checker:
         """Group ECP transmissions, match acks; returns the groups in order of first sending."""
         groups: list[_Group] = []
         current: dict[bytes, _Group] = {}
-        by_seq: dict[tuple[bytes, int], _Group] = {}
+        by_seq: dict[int, list[_Group]] = {}
         seen_req_from: set[bytes] = set()
         r_max = self.max_r()
         for n, t, raw, fr in self.frames:
@@ -233,11 +233,10 @@ class _Checker:
             if op == 1:
                 if any(e.payload):
                     self.v(n, "ecp-ack-payload", "ECP ack carries non-zero octets after the header")
-                match = None
-                for (snd, seq), g in by_seq.items():
-                    if seq == e.seq and snd != src and g.acks < len(g.frames):
-                        if match is None or g.t_last > match.t_last:
-                            match = g
+                match: _Group | None = None
+                for cand in by_seq.get(e.seq, ()):
+                    if cand.sender != src and cand.acks < len(cand.frames):
+                        match = cand  # the latest such group wins (list in sending order)
                 if match is not None:
                     match.acks += 1
                     continue
@@ -252,8 +251,9 @@ class _Checker:
                 continue
             seen_req_from.add(src)
             payload = e.payload
-            g = current.get(src)
-            if g is not None and g.seq == e.seq:
+            prev = current.get(src)
+            if prev is not None and prev.seq == e.seq:
+                g = prev
                 if payload == g.payload:
                     g.frames.append(n)
                     g.t_last = t
@@ -270,7 +270,8 @@ class _Checker:
                     f"new ECPDU reuses seq={e.seq:#06x} of frame {g.frames[0]}: the receiver "
                     "drops it as a duplicate",
                 )
-            elif g is not None and e.seq != _seq_next(g.seq):
+            elif prev is not None and e.seq != _seq_next(prev.seq):
+                g = prev
                 restarted = any(g.t_last < ts <= t for ts in self.s.shutdowns.get(src, []))
                 if not restarted:
                     self.v(
@@ -281,7 +282,10 @@ class _Checker:
                     )
             g = _Group(src, e.seq, payload, [n], t, t)
             current[src] = g
-            by_seq[(src, e.seq)] = g
+            lst = by_seq.setdefault(e.seq, [])
+            lst.append(g)
+            if len(lst) > 8:
+                del lst[0]
             groups.append(g)
         for g in groups:
             if g.acks:
@@ -335,7 +339,7 @@ class _Checker:
             station_sends.setdefault(g.sender, []).append(g.t_first)
         for g in groups:
             n = g.frames[0]
-            t, raw, fr = frames[n]
+            t, _raw, fr = frames[n]
             assert isinstance(fr, EcpFrame)
             if int(fr.ecpdu.subtype) != 1:
                 continue
@@ -361,7 +365,9 @@ class _Checker:
                 self.status_rules(n, tlv)
                 key = _key(mgrid, tlv)
                 mode = int(tlv.mode)
-                desc = f"{_MODES.get(mode, mode)} vsi={vsiid_text(int(tlv.vsiid_format), tlv.vsiid)}"
+                desc = (
+                    f"{_MODES.get(mode, mode)} vsi={vsiid_text(int(tlv.vsiid_format), tlv.vsiid)}"
+                )
                 if tlv.status & 0x40:
                     if role == "station":
                         self.v(n, "vdp-station-response", f"station sends a response ({desc})")
@@ -476,8 +482,7 @@ class _Checker:
             elif gap > ka + KA_LATE_SLACK:
                 nominal = h.resp_time + ka
                 busy = any(
-                    nominal - p.ack - KA_LATE_SLACK <= ts < t
-                    for ts in sends.get(g.sender, ())
+                    nominal - p.ack - KA_LATE_SLACK <= ts < t for ts in sends.get(g.sender, ())
                 )
                 if not busy:
                     self.v(
@@ -506,9 +511,8 @@ def _filters_mismatch(req: VsiTlv, resp: VsiTlv) -> str:
             return f"entry {i}: GroupID differs"
         if a.vid and a.vid != b.vid:
             return f"entry {i}: VID {b.vid} answers {a.vid}"
-        if a.ps and (a.ps, a.pcp, a.vid) != (b.ps, b.pcp, b.vid if a.vid else a.vid):
-            if (a.ps, a.pcp) != (b.ps, b.pcp):
-                return f"entry {i}: PS/PCP differ"
+        if a.ps and (a.ps, a.pcp) != (b.ps, b.pcp):
+            return f"entry {i}: PS/PCP differ"
     return ""
 
 
@@ -546,4 +550,3 @@ def _first_diff(a: bytes, b: bytes) -> str:
         return f"re-encoded frame is {len(b)} octets, captured {len(a)}"
     i = next(i for i in range(len(a)) if a[i] != b[i])
     return f"re-encoded frame differs at octet {i} ({a[i]:#04x} → {b[i]:#04x})"
-

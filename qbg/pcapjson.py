@@ -11,7 +11,7 @@ from typing import Any
 
 from .evb.cdcp import CdcpTlv
 from .evb.draft02 import DraftEvbTlv
-from .evb.tlv import EvbMode, EvbTlv
+from .evb.tlv import EvbTlv
 from .lldp.frame import mac_str
 from .vdp.draft02 import DraftUnknownTlv, DraftVdpTlv
 from .vdp.frames import DraftEcpFrame, EcpFrame, LldpFrame, decode_frame
@@ -380,7 +380,11 @@ def summary(obj: dict[str, Any]) -> str:
     if proto in ("ecp", "ecp-draft"):
         e = obj["ecp"]
         op = e["op"]
-        head = {"request": "req", "ack": "ack"}.get(op, f"op={op}") if isinstance(op, str) else f"op={op}"
+        head = (
+            {"request": "req", "ack": "ack"}.get(op, f"op={op}")
+            if isinstance(op, str)
+            else f"op={op}"
+        )
         s = f"{head} seq={e['seq']:#06x}"
         if proto == "ecp" and e["subtype"] != 1:
             s += f" subtype={e['subtype']}"
