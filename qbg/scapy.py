@@ -33,9 +33,9 @@ from scapy.fields import (
     BitEnumField,
     BitField,
     BitFieldLenField,
-    ConditionalField,
     ByteEnumField,
     ByteField,
+    ConditionalField,
     Field,
     FieldLenField,
     FlagsField,
@@ -590,6 +590,27 @@ def _vdp_next_draft(
     return _vdp_tlv_class(cur, remain, draft=True)
 
 
+_LABELS = {
+    "VDPManagerID": "mgrid",
+    "VDPEnd": "end",
+    "VDPOrg": "org",
+    "VDPCiscoVMName": "cisco-vm-name",
+    "VDPCiscoL3Address": "cisco-l3-address",
+}
+
+
+def _tlv_labels(tlvs: list[Packet]) -> str:
+    labels = []
+    for t in tlvs:
+        if isinstance(t, VDPVSI | VDPDraft):
+            labels.append(str(t.sprintf("%mode%" if isinstance(t, VDPDraft) else "%type%")))
+        elif isinstance(t, VDPUnknown):
+            labels.append(f"type-{t.type}")
+        else:
+            labels.append(_LABELS.get(type(t).__name__, type(t).__name__))
+    return ", ".join(labels)
+
+
 class VDP(Packet):
     """A ratified VDPDU: the TLV list of an ECP request of subtype 1; the rest is padding."""
 
@@ -597,6 +618,9 @@ class VDP(Packet):
     fields_desc = [  # noqa: RUF012
         PacketListField("tlvs", [], next_cls_cb=_vdp_next),
     ]
+
+    def mysummary(self) -> str:
+        return f"VDP [{_tlv_labels(self.tlvs)}]"
 
     def extract_padding(self, s: bytes) -> tuple[bytes, bytes]:
         return b"", s
@@ -663,6 +687,9 @@ class VDPDraftPDU(Packet):
     fields_desc = [  # noqa: RUF012
         PacketListField("tlvs", [], next_cls_cb=_vdp_next_draft),
     ]
+
+    def mysummary(self) -> str:
+        return f"VDP draft [{_tlv_labels(self.tlvs)}]"
 
     def extract_padding(self, s: bytes) -> tuple[bytes, bytes]:
         return b"", s
@@ -748,10 +775,13 @@ def load() -> None:
     Classes of an earlier import of this module (``importlib.reload``) are replaced, not doubled.
     """
     org_list = cast(list[type[Packet]], _lldp.LLDPDU_CLASS_TYPES[127])
-    org_list[:] = [c for c in org_list if not any(_same_class(c, o) for o in _LLDP_CLASSES)]
-    org_list[0:0] = list(_LLDP_CLASSES)
+    if org_list[: len(_LLDP_CLASSES)] != list(_LLDP_CLASSES):
+        org_list[:] = [c for c in org_list if not any(_same_class(c, o) for o in _LLDP_CLASSES)]
+        org_list[0:0] = list(_LLDP_CLASSES)
 
     for lower, upper, ethertype in _BINDINGS:
+        if any(cls is upper for _, cls in lower.payload_guess):
+            continue  # already bound by this very module: keep scapy's order as it is
         lower.payload_guess = [
             (fval, cls) for fval, cls in lower.payload_guess if not _same_class(cls, upper)
         ]

@@ -9,15 +9,19 @@ crafted with scapy.
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import scapy.contrib.lldp as lldp
+from scapy.compat import raw
 from scapy.layers.l2 import Dot1AD, Dot1Q, Ether
-from scapy.packet import Packet, Padding, Raw, raw
+from scapy.packet import Packet, Padding, Raw
 from scapy.utils import rdpcap
 
 import qbg.scapy as qs
@@ -209,7 +213,7 @@ def _check_lldp(pkt: Packet, frame: LldpFrame) -> None:
         got = pkt[layer]
         for name in names:
             assert _scalar(got.getfieldval(name)) == _scalar(getattr(ours, name)), name
-        if cls is CdcpTlv:
+        if isinstance(ours, CdcpTlv):
             assert [(c.scid, c.svid) for c in got.channels] == [
                 (c.scid, c.svid) for c in ours.channels
             ]
@@ -683,9 +687,45 @@ def test_craft_cdcp_and_draft_evb_tlvs() -> None:
 
 
 def test_load_is_idempotent() -> None:
-    before = (list(Ether.payload_guess), list(lldp.LLDPDU_CLASS_TYPES[127]))
+    org = cast(list[type[Packet]], lldp.LLDPDU_CLASS_TYPES[127])
+    before = (list(Ether.payload_guess), list(org))
     qs.load()
     qs.load()
-    assert (list(Ether.payload_guess), list(lldp.LLDPDU_CLASS_TYPES[127])) == before
+    assert (list(Ether.payload_guess), list(org)) == before
     assert sum(cls is qs.ECP for _, cls in Ether.payload_guess) == 1
-    assert lldp.LLDPDU_CLASS_TYPES[127][:3] == [qs.LLDPDUEvb, qs.LLDPDUEvbDraft, qs.LLDPDUCdcp]
+    assert sum(cls is qs.ECPDraft for _, cls in Dot1Q.payload_guess) == 1
+    assert org[:3] == [qs.LLDPDUEvb, qs.LLDPDUEvbDraft, qs.LLDPDUCdcp]
+    assert org[-1] is lldp.LLDPDUGenericOrganisationSpecific
+
+
+_RELOAD_SCRIPT = """
+import importlib
+import scapy.contrib.lldp as lldp
+from scapy.layers.l2 import Ether
+import qbg.scapy
+old = qbg.scapy.ECP
+fresh = importlib.reload(qbg.scapy)
+assert fresh.ECP is not old
+org = lldp.LLDPDU_CLASS_TYPES[127]
+assert org[:3] == [fresh.LLDPDUEvb, fresh.LLDPDUEvbDraft, fresh.LLDPDUCdcp], org
+assert sum(c.__name__ == "LLDPDUEvb" for c in org) == 1
+assert [c for _, c in Ether.payload_guess if c.__name__ == "ECP"] == [fresh.ECP]
+assert isinstance(Ether(bytes.fromhex("0180c200000002000000b00189401401" "0001"))[1], fresh.ECP)
+print("ok")
+"""
+
+
+def test_reload_replaces_instead_of_doubling() -> None:
+    """``importlib.reload(qbg.scapy)`` (in a child process: it would change this one's classes)."""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", _RELOAD_SCRIPT],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
