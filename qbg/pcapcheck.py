@@ -47,6 +47,8 @@ KA_LATE_SLACK = 0.1
 END_SLACK = 0.05
 """Extra time allowed before the end of a capture for an answer that may still come."""
 DRAFT_ACK_S = 0.5
+CROSSING = 0.0005
+"""A peer's ECP frame this soon after a request may have crossed it on the wire."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,11 +223,13 @@ class _Checker:
         by_seq: dict[int, list[_Group]] = {}
         seen_req_from: set[bytes] = set()
         r_max = self.max_r()
+        last_ecp_from: dict[bytes, float] = {}
         for n, t, raw, fr in self.frames:
             if not isinstance(fr, EcpFrame):
                 continue
             e = fr.ecpdu
             src = raw[6:12]
+            last_ecp_from[src] = t
             op = int(e.op)
             if e.version != 1 or op not in (0, 1):
                 self.v(n, "ecp-header", f"version {e.version} op {op}: not a valid ECPDU")
@@ -293,7 +297,14 @@ class _Checker:
             p = self.params(g.sender, g.t_first)
             if len(g.frames) >= p.r + 1 or len(g.frames) >= r_max + 1:
                 continue  # the sender gave up after 1 + R tries: conformant sender
-            if current.get(g.sender) is g and self.s.t_end - g.t_last < p.ack + END_SLACK:
+            peer_later = any(
+                s != g.sender and ts > g.t_last + CROSSING for s, ts in last_ecp_from.items()
+            )
+            if (
+                current.get(g.sender) is g
+                and self.s.t_end - g.t_last < p.ack + END_SLACK
+                and not peer_later
+            ):
                 continue  # capture ends while the sender may still retransmit
             self.v(
                 g.frames[0],
@@ -425,7 +436,8 @@ class _Checker:
         reqs = pending.get(key) or []
         if not reqs:
             p = self.params(g.sender, t)
-            if t - self.s.t0 > p.response_wait + END_SLACK:
+            # a request sent before the capture began may be answered early in it
+            if key in hist or t - self.s.t0 > p.response_wait + END_SLACK:
                 self.v(n, "vdp-unsolicited-response", f"response for no pending request ({desc})")
             return
         q = reqs.pop()  # the latest request; older ones were superseded without an answer
