@@ -672,7 +672,7 @@ class Vdpdu:
             else:
                 tlvs.append(UnknownVdpTlv(tlv_type=t, value=value))
             pos = end
-        if not tlvs:
+        if not tlvs or type(tlvs[0]) is not ManagerIdTlv:
             raise DecodeError("vdp", offset, "VDPDU without a Manager ID TLV")
         pdu = _new(cls)
         _pdu_tlvs(pdu, tuple(tlvs))  # the walk above enforced __post_init__'s rules

@@ -124,12 +124,13 @@ def mac_ok(mac: bytes) -> bool:
 def vsiid_ok(fmt: int, vsiid: bytes, *, strict: bool = False) -> bool:
     """The receive validity check of vdp.md §6 (as strict as lldpad's bridge).
 
-    ``strict`` adds the send-side checks qbg applies to its own requests: an IPv4 VSI ID must
-    carry the ``FF FF`` prefix exactly and a UUID must not be zero at all.
+    ``strict`` adds the send-side check qbg applies to its own requests: an IPv4 VSI ID must
+    carry the ``FF FF`` prefix exactly (an all-zero UUID already fails lldpad's check).
     """
     if fmt == VsiIdFormat.UUID:
-        # lldpad tests only the first 8 octets (sizeof(pointer) bug); qbg strict: all 16.
-        return any(vsiid) if strict else any(vsiid[:8])
+        # lldpad tests only the first 8 octets (sizeof(pointer) bug), so even qbg's strict
+        # send-side check must refuse a UUID whose first 8 octets are zero.
+        return any(vsiid[:8])
     if fmt == VsiIdFormat.IPV4:
         if vsiid[:10] != _ZERO10 or not any(vsiid[12:]):
             return False
