@@ -1,7 +1,8 @@
 """qbg.vdp: VSI Discovery and Configuration Protocol (802.1Qbg-2012 clause 41 [std-memory]).
 
-Codecs: :mod:`.tlv` (ratified VDPDU and TLVs), :mod:`.filters`, :mod:`.vsiid`, :mod:`.draft02`
-(draft 0.2 VDP) and :mod:`.frames` (whole Ethernet frames down to the VDPDU).
+Codecs: :mod:`.tlv` (ratified VDPDU and TLVs), :mod:`.filters`, :mod:`.vsiid`, :mod:`.orgtlv`
+(Cisco and unknown org TLVs), :mod:`.draft02` (draft 0.2 VDP) and :mod:`.frames` (whole Ethernet
+frames down to the VDPDU).
 """
 
 from .draft02 import (

@@ -3,7 +3,9 @@
 A VDPDU is the ULPDU of an ECP request with subtype 1: a VSI Manager ID TLV, then VSI TLVs
 (types 1-4) and organizationally defined TLVs, optionally an End TLV, then whatever padding the
 Ethernet frame carried.  This module converts VDPDUs between bytes and frozen values and holds
-the pure receive-validity check the bridge machine uses (§6, §7.3).  No state, no I/O.
+the pure receive-validity check the bridge machine uses (§6, §7.3).  No state, no I/O.  Filter
+entries live in ``filters.py``, VSI ID / Manager ID text forms in ``vsiid.py`` and the org
+TLVs (Cisco) in ``orgtlv.py``; their public names are re-exported here.
 
 ```
 VDPDU:  | Manager ID (5) | VSI TLV (1..4) | ... | org TLV (127) ... | End 00 00 | padding |
@@ -45,6 +47,7 @@ from .filters import (
     encode_filters,
     filters_error,
 )
+from .orgtlv import CISCO_OUI, CiscoL3AddressTlv, CiscoVmNameTlv, UnknownOrgVdpTlv, decode_org
 from .vsiid import VsiIdFormat, mac_ok, mgrid_text, parse_mgrid, parse_vsiid, vsiid_ok, vsiid_text
 
 __all__ = [
@@ -113,7 +116,6 @@ STATUS_SUSPENDED = 0x20  # S in requests (vdptool hints=from)
 STATUS_MIGRATING = 0x10  # M in requests (vdptool hints=to)
 STATUS_ERROR_MASK = 0x0F
 
-CISCO_OUI = 0x00000C
 
 _TLV_TYPES = {int(v): v for v in VdpTlvType}
 _VSIID_FORMATS = {int(v): v for v in VsiIdFormat}
@@ -123,8 +125,6 @@ _ERRORS = {int(v): v for v in VdpError}
 _U16 = struct.Struct("!H")
 _VSI_FIXED = struct.Struct("!IBB16sBH")  # status<<24|type id, version, format, VSI ID, ff, N
 _VSI_HDR = struct.Struct("!HIBB16sBH")
-_ORG_HDR = struct.Struct("!HHB")  # TLV header, OUI high 16, OUI low 8
-_CISCO_VSI = struct.Struct("!B16s")
 
 
 def _header(tlv_type: int, length: int) -> bytes:
@@ -435,124 +435,6 @@ def validate_request(tlv: VsiTlv, group_ok: bool, *, strict: bool = False) -> Vd
     return VdpError.SUCCESS
 
 
-# --- organizationally defined TLVs (type 127) -------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class UnknownOrgVdpTlv:
-    """An org TLV of an OUI/subtype qbg does not decode; ``info`` follows the OUI verbatim."""
-
-    oui: int
-    info: bytes = b""
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.oui <= 0xFFFFFF:
-            raise EncodeError(f"OUI {self.oui:#x} outside 24 bits")
-        if len(self.info) > 0x1FF - 3:
-            raise EncodeError(f"org TLV info of {len(self.info)} octets exceeds 508")
-
-    def encode(self) -> bytes:
-        return _ORG_HDR.pack(0xFE00 | (3 + len(self.info)), self.oui >> 8, self.oui & 0xFF) + (
-            self.info
-        )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CiscoVmNameTlv:
-    """Cisco VM name TLV (OUI 00-00-0C, subtype 0xF1), vdp.md §8; ``name`` has no terminator.
-
-    ``FE (38+n) | 00 00 0C | F1 | VSI ID format | VSI ID (16) | VM ID format | VM UUID (16) |
-    name (n)``
-    """
-
-    vsiid_format: VsiIdFormat | int
-    vsiid: bytes
-    vm_id_format: int = VsiIdFormat.UUID
-    vm_uuid: bytes
-    name: bytes = b""
-
-    SUBTYPE: ClassVar[int] = 0xF1
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.vsiid_format <= 0xFF or not 0 <= self.vm_id_format <= 0xFF:
-            raise EncodeError("ID format outside 0..255")
-        if len(self.vsiid) != 16 or len(self.vm_uuid) != 16:
-            raise EncodeError("VSI ID and VM UUID must be 16 octets")
-        if len(self.name) > 0x1FF - 38:
-            raise EncodeError(f"VM name of {len(self.name)} octets exceeds 473")
-
-    @classmethod
-    def decode_info(cls, info: bytes) -> CiscoVmNameTlv | None:
-        """From the octets after the subtype; ``None`` if too short (kept as unknown)."""
-        if len(info) < 34:
-            return None
-        fmt, vsiid = _CISCO_VSI.unpack_from(info)
-        return cls(
-            vsiid_format=_VSIID_FORMATS.get(fmt, fmt),
-            vsiid=vsiid,
-            vm_id_format=_VSIID_FORMATS.get(info[17], info[17]),
-            vm_uuid=info[18:34],
-            name=info[34:],
-        )
-
-    def encode(self) -> bytes:
-        return (
-            _ORG_HDR.pack(0xFE00 | (38 + len(self.name)), 0x0000, 0x0C)
-            + bytes((self.SUBTYPE, self.vsiid_format))
-            + self.vsiid
-            + bytes((self.vm_id_format,))
-            + self.vm_uuid
-            + self.name
-        )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CiscoL3AddressTlv:
-    """Cisco L3 address TLV (OUI 00-00-0C, subtype 0xF2), vdp.md §8.
-
-    ``FE 1B | 00 00 0C | F2 | VSI ID format | VSI ID (16) | AFI (2; 1 = IPv4) | address``;
-    the address is kept as octets so that other AFIs round-trip too.
-    """
-
-    vsiid_format: VsiIdFormat | int
-    vsiid: bytes
-    afi: int = 1
-    address: bytes
-
-    SUBTYPE: ClassVar[int] = 0xF2
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.vsiid_format <= 0xFF:
-            raise EncodeError("VSI ID format outside 0..255")
-        if len(self.vsiid) != 16:
-            raise EncodeError("VSI ID must be 16 octets")
-        if not 0 <= self.afi <= 0xFFFF:
-            raise EncodeError(f"AFI {self.afi} outside 16 bits")
-        if len(self.address) > 0x1FF - 23:
-            raise EncodeError("address too long")
-
-    @classmethod
-    def decode_info(cls, info: bytes) -> CiscoL3AddressTlv | None:
-        if len(info) < 19:
-            return None
-        fmt, vsiid = _CISCO_VSI.unpack_from(info)
-        return cls(
-            vsiid_format=_VSIID_FORMATS.get(fmt, fmt),
-            vsiid=vsiid,
-            afi=(info[17] << 8) | info[18],
-            address=info[19:],
-        )
-
-    def encode(self) -> bytes:
-        return (
-            _ORG_HDR.pack(0xFE00 | (23 + len(self.address)), 0x0000, 0x0C)
-            + bytes((self.SUBTYPE, self.vsiid_format))
-            + self.vsiid
-            + _U16.pack(self.afi)
-            + self.address
-        )
-
-
 VdpTlv: TypeAlias = (
     ManagerIdTlv
     | VsiTlv
@@ -568,19 +450,9 @@ _END = VdpEndTlv()
 
 
 def _decode_org(value: bytes) -> VdpTlv:
-    if len(value) < 3:
-        return UnknownVdpTlv(tlv_type=127, value=value)
-    oui = (value[0] << 16) | (value[1] << 8) | value[2]
-    if oui == CISCO_OUI and len(value) > 3:
-        sub = value[3]
-        tlv: CiscoVmNameTlv | CiscoL3AddressTlv | None = None
-        if sub == CiscoVmNameTlv.SUBTYPE:
-            tlv = CiscoVmNameTlv.decode_info(value[4:])
-        elif sub == CiscoL3AddressTlv.SUBTYPE:
-            tlv = CiscoL3AddressTlv.decode_info(value[4:])
-        if tlv is not None:
-            return tlv
-    return UnknownOrgVdpTlv(oui=oui, info=value[3:])
+    """A type-127 TLV: Cisco's known subtypes, else unknown (kept verbatim), vdp.md §8."""
+    tlv = decode_org(value)
+    return UnknownVdpTlv(tlv_type=127, value=value) if tlv is None else tlv
 
 
 # --- VDPDU ------------------------------------------------------------------------------------
