@@ -156,7 +156,7 @@ class Writer:
     def u32(self, v: int) -> None:
         self._buf += _U32.pack(v)
 
-    def bytes(self, b: bytes | bytearray | memoryview) -> None:
+    def raw(self, b: bytes | bytearray | memoryview) -> None:
         self._buf += b
 
     @contextmanager
