@@ -373,7 +373,7 @@ class _Checker:
                 if type(tlv) is not VsiTlv:
                     continue
                 n_vsi += 1
-                self.status_rules(n, tlv)
+                self.status_rules(n, tlv, role)
                 key = _key(mgrid, tlv)
                 mode = int(tlv.mode)
                 desc = (
@@ -412,14 +412,14 @@ class _Checker:
                     f"(response wait {p.response_wait:.3f} s)",
                 )
 
-    def status_rules(self, n: int, tlv: VsiTlv) -> None:
+    def status_rules(self, n: int, tlv: VsiTlv, role: str | None) -> None:
         st = tlv.status
         if st & 0x80:
             self.v(n, "vdp-status-reserved", f"status {st:#04x}: reserved bit 0x80 set")
         if st & 0x40:
             if st & 0x0F > 5:
                 self.v(n, "vdp-error-code", f"status {st:#04x}: reserved error code {st & 0x0F}")
-        elif st & 0x0F and int(tlv.mode) != 4:
+        elif st & 0x0F and not (int(tlv.mode) == 4 and role == "bridge"):
             self.v(n, "vdp-request-status", f"request status {st:#04x}: error bits set")
 
     def response(
