@@ -80,6 +80,7 @@ LLDP_GROUP_MACS = (NEAREST_BRIDGE, NEAREST_NONTPMR_BRIDGE, NEAREST_CUSTOMER_BRID
 """All three LLDP group addresses (lldpad joins all of them on every socket)."""
 
 _HEX = "0123456789abcdef"
+_ETHERTYPES: dict[int, EtherType | int] = {int(e): e for e in EtherType}
 
 
 def mac_str(mac: bytes) -> str:
@@ -162,13 +163,15 @@ class EthernetFrame:
             tags.append((etype, (data[pos + 2] << 8) | data[pos + 3]))
             pos += 4
             etype = (data[pos] << 8) | data[pos + 1]
-        try:
-            et: EtherType | int = EtherType(etype)
-        except ValueError:
-            et = etype
-        return cls(
-            dst=data[0:6], src=data[6:12], ethertype=et, payload=data[pos + 2 :], tags=tuple(tags)
-        )
+        # Every field is valid by construction: skip __post_init__ (hot path).
+        frame = object.__new__(cls)
+        _set = object.__setattr__
+        _set(frame, "dst", data[0:6])
+        _set(frame, "src", data[6:12])
+        _set(frame, "ethertype", _ETHERTYPES.get(etype, etype))
+        _set(frame, "payload", data[pos + 2 :])
+        _set(frame, "tags", tuple(tags))
+        return frame
 
     def encode(self) -> bytes:
         """The frame octets (no padding added: use :func:`pad` when building)."""

@@ -120,6 +120,8 @@ class PortIdSubtype(IntEnum):
 _CHASSIS_SUBTYPES: dict[int, ChassisIdSubtype | int] = {int(v): v for v in ChassisIdSubtype}
 _PORT_SUBTYPES: dict[int, PortIdSubtype | int] = {int(v): v for v in PortIdSubtype}
 _LAYER = "LLDPDU"
+_new = object.__new__
+_set = object.__setattr__  # decoders build already-validated frozen values directly
 
 
 def _hdr(tlv_type: int, length: int) -> bytes:
@@ -238,6 +240,9 @@ class OrgTlv:
     ``SUBTYPE`` (0..255) and implements ``decode_info`` / ``encode_info`` on the information
     string (the octets after OUI and subtype).  ``decode`` and ``encode`` on whole TLVs come
     from here.  Register the class with :func:`register_org_tlv`.
+
+    ``decode_info`` must be a pure function of ``info`` (``offset`` only locates errors): the
+    LLDPDU decoder memoises its results.
     """
 
     __slots__ = ()
@@ -288,6 +293,11 @@ _O = TypeVar("_O", bound=OrgTlv)
 _T = TypeVar("_T")
 
 _ORG_REGISTRY: dict[tuple[int, int], type[OrgTlv]] = {}
+
+# Memo of decoded org TLVs keyed by (class, information octets).  Peers repeat the same EVB
+# TLV in every LLDPDU, and values are immutable, so a decoded value can be shared.  Bounded.
+_ORG_MEMO: dict[tuple[type[OrgTlv], bytes], OrgTlv] = {}
+_ORG_MEMO_MAX = 1024
 
 
 def register_org_tlv(cls: type[_O]) -> type[_O]:
@@ -370,22 +380,37 @@ def _decode_value(t: int, data: bytes, vstart: int, vend: int) -> Tlv:
         cls = _ORG_REGISTRY.get((oui, subtype))
         if cls is None:
             return UnknownOrgTlv(oui=oui, subtype=subtype, info=info)
-        try:
-            return cls.decode_info(info, vstart + 4)
-        except DecodeError as exc:
-            return UnknownOrgTlv(oui=oui, subtype=subtype, info=info, error=exc)
+        key = (cls, info)
+        tlv = _ORG_MEMO.get(key)
+        if tlv is None:
+            try:
+                tlv = cls.decode_info(info, vstart + 4)
+            except DecodeError as exc:
+                return UnknownOrgTlv(oui=oui, subtype=subtype, info=info, error=exc)
+            if len(_ORG_MEMO) >= _ORG_MEMO_MAX:
+                _ORG_MEMO.clear()
+            _ORG_MEMO[key] = tlv
+        return tlv
     if t == 1 or t == 2:
         if length < 2 or length > 256:
             raise DecodeError(_LAYER, vstart - 2, f"TLV type {t} length {length} outside 2..256")
+        # Valid by the length check: build without __post_init__ (every LLDPDU has these).
         sub = data[vstart]
-        value = data[vstart + 1 : vend]
+        ident: ChassisIdTlv | PortIdTlv
         if t == 1:
-            return ChassisIdTlv(subtype=_CHASSIS_SUBTYPES.get(sub, sub), value=value)
-        return PortIdTlv(subtype=_PORT_SUBTYPES.get(sub, sub), value=value)
+            ident = _new(ChassisIdTlv)
+            _set(ident, "subtype", _CHASSIS_SUBTYPES.get(sub, sub))
+        else:
+            ident = _new(PortIdTlv)
+            _set(ident, "subtype", _PORT_SUBTYPES.get(sub, sub))
+        _set(ident, "value", data[vstart + 1 : vend])
+        return ident
     if t == 3:
         if length != 2:
             raise DecodeError(_LAYER, vstart - 2, f"TTL TLV length {length}, must be 2")
-        return TtlTlv(ttl=(data[vstart] << 8) | data[vstart + 1])
+        ttl = _new(TtlTlv)
+        _set(ttl, "ttl", (data[vstart] << 8) | data[vstart + 1])
+        return ttl
     return UnknownTlv(tlv_type=t, value=data[vstart:vend])
 
 
@@ -485,7 +510,11 @@ class Lldpdu:
             pos = vend
         if len(tlvs) < 3:
             raise DecodeError(_LAYER, n, f"LLDPDU ends before the {_MANDATORY[len(tlvs)]} TLV")
-        return cls(tlvs=tuple(tlvs), padding=padding)
+        # The checks above are those of __post_init__: build without repeating them.
+        pdu = object.__new__(cls)
+        object.__setattr__(pdu, "tlvs", tuple(tlvs))
+        object.__setattr__(pdu, "padding", padding)
+        return pdu
 
     def encode(self) -> bytes:
         """The LLDPDU octets, padding included."""
