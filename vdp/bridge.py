@@ -34,7 +34,7 @@ import dataclasses
 import heapq
 import itertools
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import Enum
 
@@ -281,6 +281,9 @@ class VdpBridge:
 
     def __contains__(self, key: object) -> bool:
         return key in self._vsis
+
+    def __iter__(self) -> Iterator[VsiKey]:
+        return iter(list(self._vsis))
 
     def state(self, key: VsiKey) -> BridgeState:
         vsi = self._vsis.get(key)

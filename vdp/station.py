@@ -36,6 +36,7 @@ import dataclasses
 import heapq
 import itertools
 from collections import OrderedDict, deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
@@ -419,6 +420,9 @@ class VdpStation:
 
     def __contains__(self, key: object) -> bool:
         return key in self._vsis
+
+    def __iter__(self) -> Iterator[VsiKey]:
+        return iter(list(self._vsis))
 
     def state(self, key: VsiKey) -> State | None:
         vsi = self._vsis.get(key)
