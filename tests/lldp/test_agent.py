@@ -49,7 +49,7 @@ def times(solo: Solo) -> list[float]:
 def test_first_frame_byte_exact_vs_corpus(corpus: Path) -> None:
     frames = read_pcap(corpus / "std-evb22-coldstart.pcap")
     clock = Clock(2.15)
-    agent, solo = started(clock, tick_phase=0.15, local_tlvs=(evb("03 05 6e b4 34"),))
+    _agent, solo = started(clock, tick_phase=0.15, local_tlvs=(evb("03 05 6e b4 34"),))
     clock.run_until(2.15)
     assert [s.frame for s in solo.wire] == [frames[3][1]]  # 60 octets, TTL 120, NCB
     assert len(solo.wire[0].frame) == 60
@@ -98,7 +98,7 @@ def test_new_neighbor_fast_start() -> None:
 
 def test_identical_frame_refreshes_ttl_only() -> None:
     clock = Clock()
-    agent, solo = started(clock)
+    agent, _solo = started(clock)
     agent.receive(peer_frame(), 0.5)
     clock.run_until(100.5)
     assert agent.receive(peer_frame(), 100.5) == Output()
@@ -204,7 +204,7 @@ def test_rx_only_agent_never_sends() -> None:
 def test_short_tick_configurable() -> None:
     clock = Clock()
     timers = LldpTimers(tick=0.01, msg_tx_interval=3)
-    agent, solo = started(clock, timers=timers)
+    _agent, solo = started(clock, timers=timers)
     clock.run_until(0.1)
     assert times(solo) == [0.0, 0.03, 0.06, 0.09]
     assert Lldpdu.decode(solo.wire[0].frame[14:]).ttl == 12
