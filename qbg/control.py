@@ -376,7 +376,10 @@ class ControlClient:
         """Send a raw request object and return the raw reply object."""
         sock = self._connect()
         try:
-            sock.sendall(json.dumps(req, separators=(",", ":")).encode() + b"\n")
+            # The server may have refused us (permission_denied, busy) and hung up before we
+            # wrote: then its reply is still waiting in our receive buffer.
+            with contextlib.suppress(OSError):
+                sock.sendall(json.dumps(req, separators=(",", ":")).encode() + b"\n")
             line = self._readline(sock)
         except (OSError, TimeoutError) as exc:
             self.close()
