@@ -44,7 +44,11 @@ class Reader:
     __slots__ = ("_data", "_end", "layer", "pos")
 
     def __init__(
-        self, data: bytes | bytearray | memoryview, layer: str, start: int = 0, end: int | None = None
+        self,
+        data: bytes | bytearray | memoryview,
+        layer: str,
+        start: int = 0,
+        end: int | None = None,
     ) -> None:
         self._data = data if isinstance(data, bytes) else bytes(data)
         self._end = len(self._data) if end is None else end
@@ -70,9 +74,7 @@ class Reader:
     def _need(self, n: int, what: str) -> int:
         pos = self.pos
         if pos + n > self._end:
-            raise DecodeError(
-                self.layer, pos, f"{what}: need {n} octets, {self._end - pos} left"
-            )
+            raise DecodeError(self.layer, pos, f"{what}: need {n} octets, {self._end - pos} left")
         self.pos = pos + n
         return pos
 

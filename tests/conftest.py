@@ -33,7 +33,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     if os.environ.get("QBG_IN_GUEST") or vlan_capable():
         return
-    keep, moved = [], []
+    keep: list[pytest.Item] = []
+    moved: list[pytest.Item] = []
     for item in items:
         (moved if item.get_closest_marker("vlan") else keep).append(item)
     if moved:

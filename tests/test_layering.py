@@ -11,8 +11,23 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ("lldp", "evb", "vdp")
 ALLOWED = {
-    "__future__", "struct", "dataclasses", "enum", "typing", "collections", "ipaddress", "uuid",
-    "heapq", "bisect", "itertools", "functools", "contextlib", "abc", "math", "re", "operator",
+    "__future__",
+    "struct",
+    "dataclasses",
+    "enum",
+    "typing",
+    "collections",
+    "ipaddress",
+    "uuid",
+    "heapq",
+    "bisect",
+    "itertools",
+    "functools",
+    "contextlib",
+    "abc",
+    "math",
+    "re",
+    "operator",
 }
 ORDER = {"lldp": 0, "evb": 1, "vdp": 2}
 
