@@ -12,7 +12,6 @@ from typing import Any
 from .evb.cdcp import CdcpTlv
 from .evb.draft02 import DraftEvbTlv
 from .evb.tlv import EvbTlv
-from .lldp.frame import mac_str
 from .vdp.draft02 import DraftUnknownTlv, DraftVdpTlv
 from .vdp.frames import DraftEcpFrame, EcpFrame, LldpFrame, decode_frame
 from .vdp.tlv import (
@@ -43,7 +42,16 @@ _HEX = "0123456789abcdef"
 
 
 def _mac(b: bytes) -> str:
-    return mac_str(b)
+    """``aa:bb:..`` (as :func:`mac_str`, but C-speed: ``bytes.hex`` with a separator)."""
+    return b.hex(":")
+
+
+def _vsiid(fmt: int, vsiid: bytes) -> str:
+    """Canonical VSI ID text; UUIDs formatted inline (hot path of the JSON decoder)."""
+    if fmt == 5 and len(vsiid) == 16:
+        h = vsiid.hex()
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return vsiid_text(fmt, vsiid)
 
 
 def _oui(oui: int) -> str:
@@ -155,7 +163,7 @@ def _vsi_json(t: VsiTlv, mgrid: str | None) -> dict[str, Any]:
         "type_id": t.type_id,
         "type_version": t.type_version,
         "vsiid_format": int(t.vsiid_format),
-        "vsiid": vsiid_text(int(t.vsiid_format), t.vsiid),
+        "vsiid": _vsiid(int(t.vsiid_format), t.vsiid),
         "filter_format": int(t.filter_format),
         "filters": [_filter_json(f) for f in t.filters],
     }
@@ -174,7 +182,7 @@ def _draft_vsi_json(t: DraftVdpTlv) -> dict[str, Any]:
         "type_id": t.type_id,
         "type_version": t.type_version,
         "vsiid_format": 5,
-        "vsiid": vsiid_text(5, t.instance),
+        "vsiid": _vsiid(5, t.instance),
         "filter_format": t.filter_format,
         "filters": [
             {"ps": False, "pcp": 0, "vid": e.vid, "mac": _mac(e.mac), "group_id": None}
