@@ -542,7 +542,10 @@ def _jsonable(obj: Any) -> Any:
 def config_summary(kind: str, cfg: Any) -> str:
     """A few lines describing a loaded configuration (``qbg check-config``)."""
     d = cfg.daemon
-    metrics = f"http://{d.metrics.host}:{d.metrics.port}/metrics" if d.metrics else "off"
+    metrics = "off"
+    if d.metrics:
+        host = f"[{d.metrics.host}]" if ":" in d.metrics.host else d.metrics.host
+        metrics = f"http://{host}:{d.metrics.port}/metrics"
     lines = [
         f"{cfg.source}: OK ({kind})",
         f"  control socket {d.control_socket} (uids {', '.join(map(str, d.control_allowed_uids))})",
