@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     bdec.add_argument("--skip-tshark", action="store_true")
     bdec.add_argument("--skip-scapy", action="store_true")
     bdec.set_defaults(func=_lazy("qbg.bench.decode:main"))
+    from .ctl import register as register_ctl
+
+    register_ctl(sub)
     return p
 
 

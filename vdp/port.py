@@ -1,0 +1,375 @@
+"""One EVB port: LLDP agent + EVB negotiation + ECP + VDP, the only object adapters drive.
+
+Strategy
+--------
+A port composes four machines that each keep their own deadline (STYLE habit 3):
+
+* :class:`~qbg.evb.port.EvbPort` — the nearest-customer-bridge LLDP agent and the EVB TLV
+  negotiation (evb-tlv.md §2).  Its :class:`~qbg.evb.port.EvbNegotiated` events push the
+  operational R/RTE into ECP and R/RTE/RWD/RKA into VDP (evb-tlv.md §2.3);
+* :class:`~qbg.evb.ecp.EcpEndpoint` — reliable transport; it *pulls* VDPDUs from VDP whenever it
+  is free (ecp.md §3.5), which is how requests and replies are batched to the MTU;
+* :class:`~qbg.vdp.station.VdpStation` or :class:`~qbg.vdp.bridge.VdpBridge` — the per-VSI
+  machines.
+
+``receive(frame, now)`` demultiplexes on the Ethertype; ``timer(now)`` runs every machine that is
+due; ``next_deadline()`` is the earliest of their deadlines.  Internal plumbing events
+(:class:`~qbg.evb.ecp.EcpDelivered`) are consumed here; every other event reaches the adapter.
+
+Start-up coupling [PROJECT] (evb-tlv.md §2.7): a station holds VDP requests until the bridge's
+EVB TLV has been received, so that ECP uses the negotiated RTE, or until ``vdp_hold`` seconds
+after link up, after which it proceeds with local values (lldpad behaviour).  A bridge answers
+at once (it only ever replies).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..evb import timers
+from ..evb.ecp import EcpDelivered, EcpEndpoint
+from ..evb.negotiation import EvbConfig, EvbRole, EvbVariant, Negotiated
+from ..evb.port import EvbNegotiated, EvbPort
+from ..lldp.agent import LldpTimers
+from ..lldp.errors import DecodeError, LocalError
+from ..lldp.events import EMPTY, Event, FrameDropped, Output
+from ..lldp.frame import EthernetFrame, EtherType
+from .bridge import VdpBridge
+from .policy import Policy
+from .station import VdpStation
+from .tlv import VsiKey, VsiTlv
+
+__all__ = ["BridgePort", "PortOptions", "StationPort"]
+
+_LLDP = int(EtherType.LLDP)
+_ECP = int(EtherType.ECP)
+_ECP_DRAFT = int(EtherType.OUI_EXTENDED)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PortOptions:
+    """Transport options of one port (defaults are qbg's; see docs/config.md).
+
+    ``mtu``: Ethernet payload limit for ECPDUs (1500).  ``min_gap_ms``: minimum spacing of new
+    ECPDUs (3 ms protects lldpad's single VDP input buffer, ecp.md §3.2; 0 for qbg↔qbg).
+    ``lldpad_compatible_pacing``: one VSI TLV per ECPDU, advanced only when the ack timer fires,
+    exactly like lldpad.  ``ack_pad``: pad ECP acks to 60 octets (lldpad sends 18).
+    ``vdp_hold``: seconds a station waits for the bridge's EVB TLV before VDP starts anyway.
+    ``window``: most unanswered station requests.  ``batch_replies``: the bridge packs its
+    replies like the station packs requests (one per VDPDU, lldpad's way, when false).
+    """
+
+    mtu: int = 1500
+    min_gap_ms: float = 3.0
+    lldpad_compatible_pacing: bool = False
+    ack_pad: bool = True
+    vdp_hold: float = 5.0
+    window: int = 256
+    batch_replies: bool = True
+    strict_error_codes: bool = False
+    lldp_timers: LldpTimers | None = None
+    tick_phase: float = 0.0
+
+
+def safe_window(evb: EvbConfig, limit: int) -> int:
+    """The initial station window: what the slowest interoperable bridge answers in half a
+    response wait.  lldpad answers one VSI per ack timer (vdp.md §2, S21), so that is
+    ``response_wait / (2 · ack)``: about 53 at RTE 14 and over 3,000 at RTE 8.  The window then
+    learns the real pace from the answers."""
+    ack = timers.ack_timeout_us(evb.rte)
+    wait = timers.response_wait_us(evb.r, evb.rte, evb.rwd)
+    return max(1, min(limit, wait // (2 * ack)))
+
+
+class _Port:
+    """What both roles share: demultiplexing, the ECP pull, negotiation fan-out."""
+
+    vdp: VdpStation | VdpBridge
+
+    def __init__(
+        self,
+        name: str,
+        mac: bytes,
+        evb: EvbConfig,
+        options: PortOptions,
+        initial_seq: int,
+        rng: Callable[[], int] | None,
+    ) -> None:
+        self.name = name
+        self.mac = mac
+        self.options = options
+        self.evb = EvbPort(mac, evb, timers=options.lldp_timers, tick_phase=options.tick_phase)
+        self.ecp = EcpEndpoint(
+            mac,
+            initial_seq=initial_seq,
+            r=evb.r,
+            rte=evb.rte,
+            draft=evb.variant is EvbVariant.DRAFT,
+            min_gap_us=round(options.min_gap_ms * 1000),
+            lldpad_pacing=options.lldpad_compatible_pacing,
+            mtu=options.mtu,
+            ack_pad=options.ack_pad,
+            ulp_pull=self._pull,
+            rng=rng,
+        )
+        self._initial_seq: int | None = initial_seq
+        self.up = False
+        self.frames_in = 0
+        self.frames_other = 0
+        self._now = 0.0
+
+    # --- properties ----------------------------------------------------------------------------
+
+    @property
+    def negotiated(self) -> Negotiated | None:
+        return self.evb.negotiated
+
+    @property
+    def peer_seen(self) -> bool:
+        n = self.evb.negotiated
+        return bool(n and n.peer_seen)
+
+    # --- plumbing ------------------------------------------------------------------------------
+
+    def _ready(self) -> bool:
+        return self.up
+
+    def _pull(self, max_len: int) -> bytes | None:
+        if not self._ready():
+            return None
+        return self.vdp.pull(max_len, self._now)
+
+    def _apply(self, negotiated: Negotiated) -> None:
+        self.ecp.set_parameters(r=negotiated.r, rte=negotiated.rte)
+        self.vdp.apply(negotiated)
+
+    def _process(self, out: Output, now: float) -> Output:
+        """Feed internal events onward (negotiation → ECP/VDP, deliveries → VDP); keep the
+        rest for the adapter.  Loops until no machine produces more plumbing work."""
+        if not out.events:
+            return out
+        frames = list(out.frames)
+        events: list[Event] = []
+        pending = list(out.events)
+        while pending:
+            ev = pending.pop(0)
+            if isinstance(ev, EcpDelivered):
+                sub = self.vdp.receive_ulpdu(ev.payload, now)
+                frames.extend(sub.frames)
+                pending.extend(sub.events)
+                continue
+            if isinstance(ev, EvbNegotiated):
+                self._apply(ev.negotiated)
+            events.append(ev)
+        return Output(tuple(frames), tuple(events))
+
+    def _kick(self, out: Output, now: float) -> Output:
+        """After VDP may have new output, let ECP pull it."""
+        if self.up and self.vdp.has_pending():
+            out = out + self._process(self.ecp.kick(now), now)
+        return out
+
+    # --- the machine interface -----------------------------------------------------------------
+
+    def receive(self, frame: bytes, now: float) -> Output:
+        """One received Ethernet frame; never raises on bad bytes."""
+        self._now = now
+        self.frames_in += 1
+        if len(frame) < 14:
+            err = DecodeError("ethernet", 0, f"frame of {len(frame)} octets")
+            return Output(events=(FrameDropped(error=err),))
+        ethertype = (frame[12] << 8) | frame[13]
+        if ethertype in (0x8100, 0x88A8):
+            try:
+                ethertype = int(EthernetFrame.decode(frame).ethertype)
+            except DecodeError as err:
+                return Output(events=(FrameDropped(error=err),))
+        if not self.up:
+            return EMPTY
+        if ethertype == _LLDP:
+            out = self._process(self.evb.receive(frame, now), now)
+        elif ethertype == (_ECP_DRAFT if self.ecp.draft else _ECP):
+            out = self._process(self.ecp.receive(frame, now), now)
+        else:
+            self.frames_other += 1
+            return EMPTY
+        return self._kick(out, now)
+
+    def timer(self, now: float) -> Output:
+        self._now = now
+        out = self._process(self.evb.timer(now), now)
+        out = out + self._process(self.vdp.timer(now), now)
+        out = out + self._process(self.ecp.timer(now), now)
+        return self._kick(out, now)
+
+    def next_deadline(self) -> float | None:
+        deadlines = [
+            d
+            for d in (self.evb.next_deadline(), self.ecp.next_deadline(), self.vdp.next_deadline())
+            if d is not None
+        ]
+        return min(deadlines) if deadlines else None
+
+    def link_up(self, now: float, initial_seq: int | None = None) -> Output:
+        """Port operational: LLDP starts, ECP gets a new sequence space (ecp.md §6)."""
+        self._now = now
+        self.up = True
+        if initial_seq is None and self.ecp.rng is None:
+            # Without an rng only the constructor's value is known: use it once, then continue
+            # the old sequence space (a test-only configuration; adapters pass an rng).
+            initial_seq = self._initial_seq if self._initial_seq is not None else self.ecp._seq
+        self._initial_seq = None
+        out = self._process(self.evb.link_up(now), now)
+        out = out + self._process(self.ecp.link_up(now, initial_seq), now)
+        return self._kick(out, now)
+
+    def link_down(self, now: float) -> Output:
+        self._now = now
+        out = self._process(self.evb.link_down(now), now)
+        out = out + self._process(self.ecp.link_down(now), now)
+        self.up = False
+        return out
+
+    def shutdown(self, now: float) -> Output:
+        """Daemon stop: the LLDP shutdown PDU (TTL 0); VSIs are not de-associated (lldpad)."""
+        self._now = now
+        out = self._process(self.evb.shutdown(now), now)
+        self.up = False
+        return out
+
+
+class StationPort(_Port):
+    """The station (hypervisor) side of one EVB port."""
+
+    vdp: VdpStation
+
+    def __init__(
+        self,
+        name: str,
+        mac: bytes,
+        evb: EvbConfig | None = None,
+        options: PortOptions | None = None,
+        *,
+        initial_seq: int = 0,
+        rng: Callable[[], int] | None = None,
+    ) -> None:
+        evb = evb or EvbConfig(role=EvbRole.STATION)
+        if evb.role is not EvbRole.STATION:
+            raise LocalError("EINVAL", "a StationPort needs an EVB station configuration")
+        options = options or PortOptions()
+        self.vdp = VdpStation(
+            port=name,
+            r=evb.r,
+            rte=evb.rte,
+            rwd=evb.rwd,
+            rka=evb.rka,
+            group_ids=False,
+            window=options.window,
+            initial_window=safe_window(evb, options.window),
+            lldpad_compatible_pacing=options.lldpad_compatible_pacing,
+        )
+        super().__init__(name, mac, evb, options, initial_seq, rng)
+        self._up_at = 0.0
+
+    def _ready(self) -> bool:
+        return self.up and (self.peer_seen or self._now >= self._up_at + self.options.vdp_hold)
+
+    def link_up(self, now: float, initial_seq: int | None = None) -> Output:
+        self._up_at = now
+        return super().link_up(now, initial_seq) + self._process(self.vdp.link_up(now), now)
+
+    def timer(self, now: float) -> Output:
+        out = super().timer(now)
+        if self.up and not self.peer_seen and self._ready():
+            out = self._kick(out, now)
+        return out
+
+    def next_deadline(self) -> float | None:
+        d = super().next_deadline()
+        if self.up and not self.peer_seen and self.vdp.has_pending():
+            hold = self._up_at + self.options.vdp_hold
+            if hold > self._now:
+                d = hold if d is None else min(d, hold)
+        return d
+
+    # --- client commands (vdp.md §10.2); LocalError on misuse, nothing sent ---------------------
+
+    def command(self, mgrid: bytes, tlv: VsiTlv, now: float) -> Output:
+        """One client request; ``tlv.mode`` is the requested mode (vdp.md §10.2)."""
+        self._now = now
+        return self._kick(self._process(self.vdp.command(mgrid, tlv, now), now), now)
+
+    def commands(
+        self, requests: list[tuple[bytes, VsiTlv]], now: float
+    ) -> tuple[Output, list[LocalError | None]]:
+        """Several client requests at once, so they share ECPDUs from the first one on.
+
+        Returns the output and, per request, ``None`` or the :class:`LocalError` that refused
+        it (a refused request sends nothing; the others still go)."""
+        self._now = now
+        out = EMPTY
+        errors: list[LocalError | None] = []
+        for mgrid, tlv in requests:
+            try:
+                out = out + self.vdp.command(mgrid, tlv, now)
+                errors.append(None)
+            except LocalError as err:
+                errors.append(err)
+        return self._kick(self._process(out, now), now), errors
+
+    def associate(self, mgrid: bytes, tlv: VsiTlv, now: float) -> Output:
+        self._now = now
+        return self._kick(self._process(self.vdp.associate(mgrid, tlv, now), now), now)
+
+    def preassociate(self, mgrid: bytes, tlv: VsiTlv, now: float, *, rr: bool = False) -> Output:
+        self._now = now
+        out = self.vdp.preassociate(mgrid, tlv, now, rr=rr)
+        return self._kick(self._process(out, now), now)
+
+    def deassociate(self, mgrid: bytes, tlv: VsiTlv, now: float) -> Output:
+        self._now = now
+        return self._kick(self._process(self.vdp.deassociate(mgrid, tlv, now), now), now)
+
+
+class BridgePort(_Port):
+    """The bridge (switch) side of one EVB port."""
+
+    vdp: VdpBridge
+
+    def __init__(
+        self,
+        name: str,
+        mac: bytes,
+        evb: EvbConfig | None = None,
+        options: PortOptions | None = None,
+        *,
+        policy: Policy | None = None,
+        initial_seq: int = 0,
+        rng: Callable[[], int] | None = None,
+    ) -> None:
+        evb = evb or EvbConfig(role=EvbRole.BRIDGE)
+        if evb.role is not EvbRole.BRIDGE:
+            raise LocalError("EINVAL", "a BridgePort needs an EVB bridge configuration")
+        options = options or PortOptions()
+        self.vdp = VdpBridge(
+            port=name,
+            policy=policy,
+            r=evb.r,
+            rte=evb.rte,
+            rwd=evb.rwd,
+            rka=evb.rka,
+            strict_error_codes=options.strict_error_codes,
+            batch_replies=options.batch_replies and not options.lldpad_compatible_pacing,
+        )
+        super().__init__(name, mac, evb, options, initial_seq, rng)
+
+    def withdraw(self, key: VsiKey, now: float) -> Output:
+        """Bridge-initiated De-Associate of one VSI (S9)."""
+        self._now = now
+        return self._kick(self._process(self.vdp.withdraw(key, now), now), now)
+
+    def revalidate(self, now: float) -> Output:
+        """Re-run the policy over every VSI (after a policy change); withdraws the refused."""
+        self._now = now
+        return self._kick(self._process(self.vdp.revalidate(now), now), now)
