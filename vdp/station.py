@@ -21,8 +21,8 @@ Output and batching [PROJECT] (vdp.md §2): VSIs with something to send wait in 
 Manager ID; ECP pulls VDPDUs with :meth:`VdpStation.pull`, each ``[MgrID][VSI TLV]...[End]``
 with as many queued TLVs of one Manager ID as fit (one with ``lldpad_compatible_pacing``).  A
 window bounds the VSIs handed off and unanswered; it learns the peer's pace from the answers
-(see :class:`_Window`) so that no request waits at a slow peer (lldpad answers one VSI per ack
-timer) beyond its response wait.
+(:class:`~qbg.vdp.common.PaceWindow`) so that no request waits at a slow peer (lldpad answers
+one VSI per ack timer) beyond its response wait.
 
 Wire shape of what this machine sends (vdp.md §4.1)::
 
@@ -38,13 +38,20 @@ import itertools
 from collections import OrderedDict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from enum import Enum
-from typing import Protocol
 
 from ..evb import timers
 from ..lldp.errors import DecodeError, LocalError
 from ..lldp.events import Event, FrameDropped, Output
-from .filters import FilterEntry
+from .common import PaceWindow, TimerParams, filters_match
+from .events import (
+    DeassocReason,
+    VsiAssociated,
+    VsiDeassociated,
+    VsiKeepaliveRefused,
+    VsiPreassociated,
+    VsiRefused,
+)
+from .station_fsm import _OUTCOME_STATES, _UCT_STATES, _WAITING, TRANSITIONS, Action, Input, State
 from .tlv import (
     STATUS_MIGRATING,
     STATUS_SUSPENDED,
@@ -79,88 +86,7 @@ _MGR_LEN = 18  # Manager ID TLV
 _END = b"\x00\x00"
 
 
-class TimerParams(Protocol):
-    """The operational EVB values VDP needs (``qbg.evb.negotiation.Negotiated`` fits)."""
-
-    @property
-    def r(self) -> int: ...
-    @property
-    def rte(self) -> int: ...
-    @property
-    def rwd(self) -> int: ...
-    @property
-    def rka(self) -> int: ...
-    @property
-    def group_ids(self) -> bool: ...
-
-
-# --- events ------------------------------------------------------------------------------------
-
-
-class DeassocReason(Enum):
-    """Why a station VSI ended (the one :class:`VsiDeassociated` per VSI says which)."""
-
-    STATION = "station"  # our De-Associate was answered
-    BRIDGE = "bridge"  # bridge De-Associate (unsolicited, or type 4 answering another request)
-    TIMEOUT = "timeout"  # response wait expired; nothing was sent (vdp.md §10.1 notes)
-    ERROR = "error"  # error response without K (or K where it keeps nothing)
-    MISMATCH = "mismatch"  # response filters do not match the request (§7.4, code 5)
-    KEEP_ERROR = "keep-error"  # keep-alive refused with K; we de-associated (S25)
-    TX_REFUSED = "tx-refused"  # the VDPDU could not be handed to ECP
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class VsiPreassociated(Event):
-    """The bridge confirmed a pre-association (``rr``: with resource reservation, type 2)."""
-
-    port: str
-    key: VsiKey
-    rr: bool
-    filters: tuple[FilterEntry, ...]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class VsiAssociated(Event):
-    """The bridge confirmed an association; ``filters`` carry any bridge-assigned VID/PCP."""
-
-    port: str
-    key: VsiKey
-    filters: tuple[FilterEntry, ...]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class VsiDeassociated(Event):
-    """The VSI is gone from the station (exactly one such event per VSI)."""
-
-    port: str
-    key: VsiKey
-    reason: DeassocReason
-    code: int = 0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class VsiRefused(Event):
-    """The bridge answered a client request with an error (``keep``: previous state kept)."""
-
-    port: str
-    key: VsiKey
-    mode: int
-    response_mode: int
-    code: int
-    keep: bool
-    hard: bool
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class VsiKeepaliveRefused(Event):
-    """The bridge answered a keep-alive with an error; with ``keep`` and type 3 the station
-    now de-associates (TXMIT_DEASSOC), without ``keep`` the VSI has ended."""
-
-    port: str
-    key: VsiKey
-    code: int
-    keep: bool
-    hard: bool
+# --- statistics --------------------------------------------------------------------------------
 
 
 @dataclass(slots=True)
@@ -181,121 +107,6 @@ class StationStats:
     tx_refused: int = 0
 
 
-# --- the state table (vdp.md §10.1) --------------------------------------------------------------
-
-
-class State(Enum):
-    BEGIN = "BEGIN"
-    INIT = "INIT"
-    STATION_PROC = "STATION_PROC"
-    STATION_PROCWAIT = "STATION_PROCWAIT"
-    STATION_PROCWAIT_2 = "STATION_PROCWAIT_2"
-    PREASSOC_NEW = "PREASSOC_NEW"
-    ASSOC_NEW = "ASSOC_NEW"
-    ASSOC_COMPL = "ASSOC_COMPL"
-    WAIT_SYSCMD = "WAIT_SYSCMD"
-    WAIT_SYSCMD_2 = "WAIT_SYSCMD_2"
-    TXMIT_KA = "TXMIT_KA"
-    TXMIT_KAWAIT = "TXMIT_KAWAIT"
-    TXMIT_KAWAIT_2 = "TXMIT_KAWAIT_2"
-    TXMIT_DEASSOC = "TXMIT_DEASSOC"
-    TXMIT_DEAWAIT = "TXMIT_DEAWAIT"
-    TXMIT_DEAWAIT_2 = "TXMIT_DEAWAIT_2"
-    END = "END"
-
-
-class Input(Enum):
-    UCT = "uct"  # unconditional transition out of a transient state
-    CMD = "cmd"
-    RESP = "resp"  # matching response or bridge De-Associate
-    RESP_WAIT_EXPIRED = "respWaitExpired"
-    KA_EXPIRED = "kaExpired"
-    TX_REFUSED = "txRefused"
-    BRIDGE_DEASSOC = "bridgeDeassoc"  # unsolicited De-Associate while idle
-    # Outcomes of a response, chosen by _classify() in the *_2 states:
-    OK_PREASSOC = "ok-1/2"
-    OK_ASSOC = "ok-3"
-    OK_DEASSOC = "ok-4"
-    KEEP_ASSOC = "keep-3"
-    KEEP_OTHER = "keep-1/2"
-    KEEP_DEASSOC = "keep-4"
-    ERROR = "error"
-    MISMATCH = "mismatch"
-
-
-class Action(Enum):
-    INIT = "init"
-    SEND = "send"  # STATION_PROC / TXMIT_KA / TXMIT_DEASSOC entry: queue for ECP
-    SEND_DEASSOC = "send-deassoc"
-    CONFIRM = "confirm"  # PREASSOC_NEW / ASSOC_NEW
-    START_KA = "start-ka"
-    END = "end"
-
-
-_S, _I, _A = State, Input, Action
-TRANSITIONS: dict[tuple[State, Input], tuple[Action | None, State]] = {
-    (_S.BEGIN, _I.UCT): (None, _S.INIT),
-    (_S.INIT, _I.UCT): (_A.INIT, _S.STATION_PROC),
-    (_S.STATION_PROC, _I.UCT): (_A.SEND, _S.STATION_PROCWAIT),
-    (_S.STATION_PROCWAIT, _I.RESP): (None, _S.STATION_PROCWAIT_2),
-    (_S.STATION_PROCWAIT, _I.RESP_WAIT_EXPIRED): (_A.END, _S.END),
-    (_S.STATION_PROCWAIT, _I.TX_REFUSED): (_A.END, _S.END),
-    (_S.STATION_PROCWAIT_2, _I.OK_PREASSOC): (_A.CONFIRM, _S.PREASSOC_NEW),
-    (_S.STATION_PROCWAIT_2, _I.OK_ASSOC): (_A.CONFIRM, _S.ASSOC_NEW),
-    (_S.STATION_PROCWAIT_2, _I.OK_DEASSOC): (_A.END, _S.END),
-    (_S.STATION_PROCWAIT_2, _I.KEEP_ASSOC): (None, _S.ASSOC_COMPL),
-    (_S.STATION_PROCWAIT_2, _I.KEEP_OTHER): (_A.END, _S.END),
-    (_S.STATION_PROCWAIT_2, _I.KEEP_DEASSOC): (_A.END, _S.END),
-    (_S.STATION_PROCWAIT_2, _I.ERROR): (_A.END, _S.END),
-    (_S.STATION_PROCWAIT_2, _I.MISMATCH): (_A.END, _S.END),
-    (_S.PREASSOC_NEW, _I.UCT): (None, _S.WAIT_SYSCMD),
-    (_S.ASSOC_NEW, _I.UCT): (None, _S.ASSOC_COMPL),
-    (_S.ASSOC_COMPL, _I.UCT): (None, _S.WAIT_SYSCMD),
-    (_S.WAIT_SYSCMD, _I.UCT): (_A.START_KA, _S.WAIT_SYSCMD_2),
-    (_S.WAIT_SYSCMD_2, _I.KA_EXPIRED): (None, _S.TXMIT_KA),
-    (_S.WAIT_SYSCMD_2, _I.CMD): (None, _S.STATION_PROC),
-    (_S.WAIT_SYSCMD_2, _I.BRIDGE_DEASSOC): (_A.END, _S.END),
-    (_S.TXMIT_KA, _I.UCT): (_A.SEND, _S.TXMIT_KAWAIT),
-    (_S.TXMIT_KAWAIT, _I.RESP): (None, _S.TXMIT_KAWAIT_2),
-    (_S.TXMIT_KAWAIT, _I.RESP_WAIT_EXPIRED): (_A.END, _S.END),
-    (_S.TXMIT_KAWAIT, _I.TX_REFUSED): (_A.END, _S.END),
-    (_S.TXMIT_KAWAIT_2, _I.OK_PREASSOC): (None, _S.WAIT_SYSCMD),
-    (_S.TXMIT_KAWAIT_2, _I.OK_ASSOC): (None, _S.WAIT_SYSCMD),
-    (_S.TXMIT_KAWAIT_2, _I.OK_DEASSOC): (_A.END, _S.END),
-    (_S.TXMIT_KAWAIT_2, _I.KEEP_ASSOC): (None, _S.TXMIT_DEASSOC),
-    (_S.TXMIT_KAWAIT_2, _I.KEEP_OTHER): (None, _S.WAIT_SYSCMD),
-    (_S.TXMIT_KAWAIT_2, _I.KEEP_DEASSOC): (_A.END, _S.END),
-    (_S.TXMIT_KAWAIT_2, _I.ERROR): (_A.END, _S.END),
-    (_S.TXMIT_KAWAIT_2, _I.MISMATCH): (_A.END, _S.END),
-    (_S.TXMIT_DEASSOC, _I.UCT): (_A.SEND_DEASSOC, _S.TXMIT_DEAWAIT),
-    (_S.TXMIT_DEAWAIT, _I.RESP): (None, _S.TXMIT_DEAWAIT_2),
-    (_S.TXMIT_DEAWAIT, _I.RESP_WAIT_EXPIRED): (_A.END, _S.END),
-    (_S.TXMIT_DEAWAIT, _I.TX_REFUSED): (_A.END, _S.END),
-    (_S.TXMIT_DEAWAIT_2, _I.UCT): (_A.END, _S.END),
-}
-del _S, _I, _A
-
-_OUTCOME_STATES = frozenset({State.STATION_PROCWAIT_2, State.TXMIT_KAWAIT_2, State.TXMIT_DEAWAIT_2})
-_UCT_STATES = frozenset(s for (s, i) in TRANSITIONS if i is Input.UCT)
-_WAITING = frozenset({State.STATION_PROCWAIT, State.TXMIT_KAWAIT, State.TXMIT_DEAWAIT})
-
-
-def filters_match(sent: tuple[FilterEntry, ...], got: tuple[FilterEntry, ...]) -> bool:
-    """lldpad's filter comparison (vdp.md §7.4): same N; per entry equal MAC and GroupID; equal
-    VID only where ``sent`` has a non-zero VID; the whole PS/PCP/VID word only where ``sent``
-    has PS = 1."""
-    if len(sent) != len(got):
-        return False
-    for s, g in zip(sent, got, strict=True):
-        if s.mac != g.mac or s.group_id != g.group_id:
-            return False
-        if s.vid and s.vid != g.vid:
-            return False
-        if s.ps and s.word != g.word:
-            return False
-    return True
-
-
 class _Vsi:
     """One VSI's state; kept small because a port may hold tens of thousands."""
 
@@ -311,46 +122,6 @@ class _Vsi:
         self.queued = False  # waiting in the send FIFO
         self.sent = False  # handed to ECP, answer outstanding (counts against the window)
         self.token = 0  # identifies the live heap entry; 0 = no timer
-
-
-class _Window:
-    """How many VSI requests may be handed off and unanswered at once [PROJECT] (vdp.md §2).
-
-    Starts at ``initial`` and never exceeds ``limit``.  While requests are outstanding without
-    a break (a "busy period") the peer always has work, so answers / elapsed time estimates its
-    service rate; the window may hold what the peer answers in half a response wait.  The
-    window grows by one per answer (slow start: doubling per round trip) up to that estimate
-    and drops to it at once when the estimate falls below.  lldpad at RTE 14 (≈ 6 answers/s,
-    response wait 17.4 s) settles near 53; a qbg bridge answering a batch at once reaches
-    ``limit`` after a few round trips.
-    """
-
-    __slots__ = ("answers", "busy_since", "cwnd", "limit", "outstanding")
-
-    def __init__(self, limit: int, initial: int) -> None:
-        self.limit = limit
-        self.cwnd = max(1, min(initial, limit))
-        self.outstanding = 0
-        self.busy_since = 0
-        self.answers = 0
-
-    def sent(self, t: int) -> None:
-        if self.outstanding == 0:
-            self.busy_since, self.answers = t, 0
-        self.outstanding += 1
-
-    def closed(self, t: int, resp_wait_us: int, answered: bool) -> None:
-        self.outstanding -= 1
-        if not answered:
-            return
-        self.answers += 1
-        elapsed = t - self.busy_since
-        est = self.limit if elapsed <= 0 else self.answers * resp_wait_us // (2 * elapsed)
-        self.cwnd = max(1, min(self.cwnd + 1, est, self.limit))
-
-    @property
-    def room(self) -> int:
-        return self.cwnd - self.outstanding
 
 
 class VdpStation:
@@ -387,7 +158,7 @@ class VdpStation:
         self.per_command_hints = per_command_hints
         self.enabled = enabled
         self.stats = StationStats()
-        self._win = _Window(window, initial_window if learn_pace else window)
+        self._win = PaceWindow(window, initial_window if learn_pace else window)
         self._vsis: dict[VsiKey, _Vsi] = {}
         self._queues: OrderedDict[bytes, deque[_Vsi]] = OrderedDict()
         self._heap: list[tuple[int, int, _Vsi]] = []
@@ -416,15 +187,18 @@ class VdpStation:
     # --- queries -------------------------------------------------------------------------------
 
     def __len__(self) -> int:
+        """Number of VSIs the station holds (any state)."""
         return len(self._vsis)
 
     def __contains__(self, key: object) -> bool:
         return key in self._vsis
 
     def __iter__(self) -> Iterator[VsiKey]:
+        """The VSI keys (a snapshot, so callers may issue commands while iterating)."""
         return iter(list(self._vsis))
 
     def state(self, key: VsiKey) -> State | None:
+        """The lldpad state of ``key`` (``None`` once the VSI has reached END)."""
         vsi = self._vsis.get(key)
         return None if vsi is None else vsi.state
 
@@ -434,10 +208,12 @@ class VdpStation:
         return None if vsi is None else vsi.tlv
 
     def confirmed_mode(self, key: VsiKey) -> int | None:
+        """The mode the bridge last confirmed (vdp.md §7.4: the response's TLV type)."""
         vsi = self._vsis.get(key)
         return None if vsi is None else vsi.conf_mode
 
     def keys(self) -> list[VsiKey]:
+        """The VSI keys as a list."""
         return list(self._vsis)
 
     @property
@@ -447,6 +223,7 @@ class VdpStation:
 
     @property
     def outstanding(self) -> int:
+        """VSI requests handed to ECP and not yet answered or timed out."""
         return self._win.outstanding
 
     def has_pending(self) -> bool:
@@ -466,18 +243,23 @@ class VdpStation:
             raise LocalError("EINVAL", "Manager ID must be 16 octets")
         if tlv.status & ~_HINTS:
             raise LocalError("EINVAL", f"request status {tlv.status:#04x}: only M/S hints allowed")
+        # lldpad's station refuses locally what its bridge would refuse (vdp.md §7.3: VID 1 and
+        # 4095, lone wildcards, group formats without BGID ∧ SGID, bad MACs); qbg is stricter on
+        # VSI IDs it sends (strict: no all-zero UUID, IPv4 with FF FF), vdp.md §6.
         if validate_request(tlv, self.group_ids, strict=True):
             raise LocalError("EINVAL", "invalid VSI ID or filter (vdp.md §6, §7.3)")
         mode = int(tlv.mode)
         key = tlv.key(mgrid)
         vsi = self._vsis.get(key)
-        if vsi is None:
+        if vsi is None:  # new key (§10.2 row 1/2): create and run BEGIN -> ... -> PROCWAIT
             if mode == _DEASSOC:
                 raise LocalError("EINVAL", "de-associate of an unknown VSI")
             vsi = _Vsi(key, tlv)
             self._vsis[key] = vsi
             self._run(vsi, Input.UCT)
             return self._flush()
+        # Existing VSI (§10.2): busy, filter change and mode downgrade are refused; the same mode
+        # again is accepted and re-sends the request like a keep-alive.
         if vsi.state is State.END:
             raise LocalError("ENODEV", "VSI is being deleted")
         if vsi.busy or vsi.state is not State.WAIT_SYSCMD_2:
@@ -486,19 +268,23 @@ class VdpStation:
             raise LocalError("EINVAL", "filter data differ from the VSI's")
         if mode < vsi.tlv.mode:
             raise LocalError("EINVAL", f"mode {mode} below the requested mode {vsi.tlv.mode}")
+        # Hints are fixed at creation (lldpad behaviour, Q-S9) unless per_command_hints.
         status = tlv.status if self.per_command_hints else vsi.tlv.status
         self._set_tlv(vsi, dataclasses.replace(vsi.tlv, mode=tlv.mode, status=status))
         self._run(vsi, Input.CMD)
         return self._flush()
 
     def associate(self, mgrid: bytes, tlv: VsiTlv, now: float) -> Output:
+        """Request Associate (TLV type 3) for ``tlv``'s VSI (vdp.md §1)."""
         return self.command(mgrid, dataclasses.replace(tlv, mode=VdpTlvType.ASSOC), now)
 
     def preassociate(self, mgrid: bytes, tlv: VsiTlv, now: float, *, rr: bool = False) -> Output:
+        """Request Pre-Associate (type 1), or with resource reservation (type 2) if ``rr``."""
         mode = VdpTlvType.PREASSOC_RR if rr else VdpTlvType.PREASSOC
         return self.command(mgrid, dataclasses.replace(tlv, mode=mode), now)
 
     def deassociate(self, mgrid: bytes, tlv: VsiTlv, now: float) -> Output:
+        """Request De-Associate (type 4); refused (EINVAL) for an unknown VSI (§10.2)."""
         return self.command(mgrid, dataclasses.replace(tlv, mode=VdpTlvType.DEASSOC), now)
 
     def link_up(self, now: float) -> Output:
@@ -537,6 +323,11 @@ class VdpStation:
         return self._flush()
 
     def _receive_vsi(self, mgrid: bytes, tlv: VsiTlv) -> None:
+        """Route one received VSI TLV to its VSI and fire the matching input (§5.4, §10.1).
+
+        Late and duplicated answers (for a VSI no longer waiting, or whose request is still
+        queued) are counted and ignored: VDP has no transaction identifier, lldpad behaves alike.
+        """
         # A station accepts responses, plus type-4 TLVs with the response bit clear (§5.4).
         unsolicited = not tlv.response
         if unsolicited and tlv.mode != _DEASSOC:
@@ -561,7 +352,14 @@ class VdpStation:
         self._run(vsi, Input.RESP, outcome)
 
     def _classify(self, vsi: _Vsi, tlv: VsiTlv, unsolicited: bool) -> Input:
-        """The outcome input of a response (vdp.md §5.5, §7.4); sets the END reason/code."""
+        """The outcome input of a response (vdp.md §5.5, §7.4); sets the END reason/code.
+
+        Order of the guards, as lldpad applies them: a bridge De-Associate (response bit clear)
+        ends the VSI whatever it carries (Q-S10); then the filter match of §7.4 (N, MAC,
+        GroupID; VID only where we sent one; the whole word only where we sent PS = 1); then
+        the status octet of §5.5 (code 0 is success even with K/H set; otherwise K decides
+        whether the previous state is kept).
+        """
         self._code = code = tlv.status & 0x0F
         mode = int(tlv.mode)
         if unsolicited:
@@ -571,14 +369,18 @@ class VdpStation:
             self.stats.mismatches += 1
             self._reason, self._code = DeassocReason.MISMATCH, 5
             return Input.MISMATCH
-        if vsi.state is State.TXMIT_DEAWAIT:
+        if vsi.state is State.TXMIT_DEAWAIT:  # any answer ends TXMIT_DEAWAIT_2 (§10.1)
             self._reason = DeassocReason.KEEP_ERROR
             return Input.RESP
         keepalive = vsi.state is State.TXMIT_KAWAIT
         if code == 0:  # success; K/H ignored (Q-S6)
             if vsi.tlv.filters != tlv.filters:  # adopt assigned VIDs/PCPs
                 self._set_tlv(vsi, dataclasses.replace(vsi.tlv, filters=tlv.filters))
-            if mode == _DEASSOC:
+            if keepalive and mode != _DEASSOC:
+                # [PROJECT] lldpad leaves the confirmed mode alone on keep-alive answers (the
+                # transition is the same either way); qbg records what the bridge confirmed.
+                vsi.conf_mode = mode
+            if mode == _DEASSOC:  # our own De-Associate, or the bridge refusing by type 4 (Q-S5)
                 own = vsi.tlv.mode == _DEASSOC
                 self._reason = DeassocReason.STATION if own else DeassocReason.BRIDGE
                 return Input.OK_DEASSOC
@@ -603,6 +405,8 @@ class VdpStation:
                     hard=hard,
                 )
             )
+        # K keeps the previous state only after an Associate (S13 c, f); with type 4 the bridge
+        # has withdrawn the VSI anyway.
         if not keep:
             return Input.ERROR
         if mode == _ASSOC:
@@ -638,6 +442,11 @@ class VdpStation:
         return timers.to_seconds(heap[0][0]) if heap else None
 
     def _arm(self, vsi: _Vsi, deadline: int) -> None:
+        """(Re)start the VSI's one timer; older heap entries of this VSI become stale.
+
+        The heap is rebuilt from live entries when stale ones outnumber the VSIs 3 : 1, which
+        bounds memory at O(VSIs) without a scan per expiry.
+        """
         vsi.token = token = next(self._tokens)
         heap = self._heap
         heapq.heappush(heap, (deadline, token, vsi))
@@ -647,6 +456,7 @@ class VdpStation:
 
     @staticmethod
     def _disarm(vsi: _Vsi) -> None:
+        """Stop the VSI's timer (its heap entry is skipped when it surfaces)."""
         vsi.token = 0
 
     # --- output: the pull side of batching (vdp.md §2) -----------------------------------------
@@ -660,14 +470,16 @@ class VdpStation:
         """
         t = self._now if now is None else timers.to_us(now)
         self._now = t
-        room = self._win.room
+        room = self._win.room  # window: unanswered requests allowed (vdp.md §2 last paragraph)
         if room <= 0:
             return None
         if self.lldpad_compatible_pacing:
             room = 1
+        # One Manager ID per VDPDU: a second Manager ID TLV makes lldpad drop the whole PDU
+        # (vdp.md §2, Q-B1), so each Manager ID has its own FIFO and they take turns.
         for mgrid in list(self._queues):
             q = self._queues[mgrid]
-            while q and not q[0].queued:
+            while q and not q[0].queued:  # entries of ended or re-queued VSIs are stale
                 q.popleft()
             if not q:
                 del self._queues[mgrid]
@@ -679,7 +491,7 @@ class VdpStation:
                 if not vsi.queued:
                     q.popleft()
                     continue
-                wire = vsi.wire
+                wire = vsi.wire  # keep-alives repeat the same octets: encode once
                 if wire is None:
                     wire = vsi.wire = vsi.tlv.encode()
                 if size + len(wire) > max_len:
@@ -701,17 +513,19 @@ class VdpStation:
             if not q:
                 del self._queues[mgrid]
             self.stats.vdpdus += 1
-            parts.append(_END)
+            parts.append(_END)  # always: lldpad's parser needs the trailing zero word (Q-B1)
             return b"".join(parts)
         return None
 
     def _mgr(self, mgrid: bytes) -> bytes:
+        """The encoded Manager ID TLV for ``mgrid`` (cached: VDPDUs repeat it constantly)."""
         wire = self._mgr_wire.get(mgrid)
         if wire is None:
             wire = self._mgr_wire[mgrid] = ManagerIdTlv(mgrid=mgrid).encode()
         return wire
 
     def _handed(self, vsi: _Vsi, t: int) -> None:
+        """``vsi``'s TLV went into a VDPDU for ECP: start its response wait (vdp.md §9)."""
         vsi.queued = False
         vsi.sent = True
         self._win.sent(t)
@@ -722,6 +536,7 @@ class VdpStation:
         self._arm(vsi, t + self.resp_wait_us)
 
     def _enqueue(self, vsi: _Vsi) -> None:
+        """Put ``vsi`` in its Manager ID's send FIFO (STATION_PROC / TXMIT_KA entry action)."""
         vsi.queued = True
         mgrid = vsi.key.mgrid
         q = self._queues.get(mgrid)
@@ -730,6 +545,7 @@ class VdpStation:
         q.append(vsi)
 
     def _close(self, vsi: _Vsi, *, answered: bool) -> None:
+        """The VSI's exchange is over (answered, timed out, ended): free its window slot."""
         if vsi.sent:
             vsi.sent = False
             self._win.closed(self._now, self.resp_wait_us, answered)
@@ -737,12 +553,14 @@ class VdpStation:
 
     @staticmethod
     def _set_tlv(vsi: _Vsi, tlv: VsiTlv) -> None:
+        """Replace the VSI's request TLV and drop the cached encoding."""
         vsi.tlv = tlv
         vsi.wire = None
 
     # --- the machine ---------------------------------------------------------------------------
 
     def _fire(self, vsi: _Vsi, inp: Input) -> None:
+        """One table transition (STYLE habit 4); a missing entry is a bug, not a peer error."""
         try:
             action, nxt = TRANSITIONS[(vsi.state, inp)]
         except KeyError:
@@ -766,16 +584,20 @@ class VdpStation:
             self._fire(vsi, step)
 
     def _act(self, action: Action, vsi: _Vsi) -> None:
+        """Run a transition's entry action (vdp.md §10.1, column "entry action")."""
         if action is Action.INIT:
             vsi.busy = True  # status := none (255) until the first answer
         elif action is Action.SEND:
+            # STATION_PROC / TXMIT_KA: "build [MgrID][VSI TLV][End]; hand to ECP; stop the
+            # keep-alive timer; start the response wait" — the build and the response wait
+            # happen at pull() time, when ECP takes the TLV (vdp.md §9: from the hand-off).
             self._enqueue(vsi)
-        elif action is Action.SEND_DEASSOC:
+        elif action is Action.SEND_DEASSOC:  # TXMIT_DEASSOC: mode := De-Associate (S25)
             self.stats.deassoc_after_keep += 1
             vsi.busy = True
             self._set_tlv(vsi, dataclasses.replace(vsi.tlv, mode=VdpTlvType.DEASSOC))
             self._enqueue(vsi)
-        elif action is Action.CONFIRM:
+        elif action is Action.CONFIRM:  # PREASSOC_NEW / ASSOC_NEW: notify the client (success)
             vsi.conf_mode = self._resp_mode
             vsi.busy = False
             if vsi.state is State.ASSOC_NEW:
@@ -791,10 +613,10 @@ class VdpStation:
                         filters=vsi.tlv.filters,
                     )
                 )
-        elif action is Action.START_KA:
+        elif action is Action.START_KA:  # WAIT_SYSCMD: keep-alive after each completed exchange
             vsi.busy = False
             self._arm(vsi, self._now + self.keepalive_us)
-        elif action is Action.END:
+        elif action is Action.END:  # stop timers, delete, one VsiDeassociated (vdp.md §10.1)
             self._close(vsi, answered=False)
             vsi.queued = False
             vsi.conf_mode = _DEASSOC
@@ -805,6 +627,7 @@ class VdpStation:
             )
 
     def _flush(self) -> Output:
+        """The events collected since the last entry point, as an :class:`Output`."""
         if not self._events:
             return Output()
         events, self._events = tuple(self._events), []
