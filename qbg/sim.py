@@ -58,7 +58,7 @@ class SimResult:
     extra: dict[str, object] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
-        d = {k: getattr(self, k) for k in self.__slots__ if k != "extra"}  # type: ignore[attr-defined]
+        d = {k: getattr(self, k) for k in self.__slots__ if k != "extra"}
         d.update(self.extra)
         return d
 
@@ -129,12 +129,11 @@ def run(
         lldpad_compatible_pacing=lldpad,
         window=max(256, min(vsis, 4096)),
     )
-    params = {"r": r, "rte": rte, "rwd": rwd, "rka": rka}
     seq = rng.randrange(1, 0x10000)
     station = StationPort(
         "sim-station",
         STATION_MAC,
-        EvbConfig(role=EvbRole.STATION, **params),
+        EvbConfig(role=EvbRole.STATION, r=r, rte=rte, rwd=rwd, rka=rka),
         options,
         initial_seq=seq,
         rng=lambda: rng.randrange(1, 0x10000),
@@ -142,7 +141,7 @@ def run(
     bridge = BridgePort(
         "sim-bridge",
         BRIDGE_MAC,
-        EvbConfig(role=EvbRole.BRIDGE, **params),
+        EvbConfig(role=EvbRole.BRIDGE, r=r, rte=rte, rwd=rwd, rka=rka),
         options,
         initial_seq=rng.randrange(1, 0x10000),
         rng=lambda: rng.randrange(1, 0x10000),
