@@ -393,6 +393,29 @@ class VdpBridge:
         self._transition(vsi, BridgeInput.WITHDRAW, vsi.tlv, 0)
         return self._flush()
 
+    def restore(self, mgrid: bytes, tlv: VsiTlv, now: float) -> None:
+        """Re-create a VSI recorded before a restart of the bridge agent [PROJECT].
+
+        The VSI is in ``tlv.mode`` with ``tlv.filters`` (as confirmed then) and its supervision
+        starts now: the station's next keep-alive (within 10 µs·2^RKA) confirms it as an
+        ordinary known VSI; if the station is gone too, supervision removes it (S8).  Nothing
+        is sent and no event is emitted: the adapter reconciles the data plane from the same
+        records.  The policy is told what is bound so conflicts stay detectable.
+        """
+        self._now = timers.to_us(now)
+        mode = int(tlv.mode)
+        if mode not in _MODE_STATE:
+            raise LocalError("EINVAL", f"cannot restore a VSI in mode {mode}")
+        key = tlv.key(mgrid)
+        vsi = self._vsis.get(key)
+        if vsi is None:
+            vsi = self._vsis[key] = _Vsi(key, tlv)
+        vsi.tlv = tlv = dataclasses.replace(tlv, status=0)
+        vsi.ok_wire = dataclasses.replace(tlv, status=STATUS_RESPONSE).encode()
+        vsi.state = _MODE_STATE[mode]
+        self.policy.bound(self._policy_request_for(vsi), tlv.filters)
+        self._supervise(vsi)
+
     def revalidate(self, now: float, keys: Iterable[VsiKey] | None = None) -> Output:
         """Ask the policy again for ``keys`` (default: every VSI) after a policy change and
         withdraw those it now refuses (vdp.md §11.2 "policy change invalidates it")."""

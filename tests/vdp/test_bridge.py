@@ -376,3 +376,42 @@ def test_replay_lldpad_station_into_qbg_bridge(name: str) -> None:
         assert t_theirs - 0.005 <= t_ours <= t_theirs
     if name == "std-vdp22-deassoc":
         assert len(br) == 0  # qbg deletes at once (lldpad keeps it: Q-B7)
+
+
+def test_restore_answers_the_next_keepalive_as_a_known_vsi() -> None:
+    """A restarted bridge agent restores its VSIs: the next keep-alive is answered 0x40 without
+    a new VsiAdded, and a VSI whose station is gone is removed by supervision."""
+    import uuid as _uuid
+
+    from qbg.vdp.bridge import VdpBridge, VsiAdded, VsiRemoved
+    from qbg.vdp.filters import FilterEntry
+    from qbg.vdp.tlv import Vdpdu, VdpTlvType, VsiTlv, parse_mgrid
+
+    mgrid = parse_mgrid("pkmgr")
+
+    def tlv(n: int) -> VsiTlv:
+        return VsiTlv(
+            mode=VdpTlvType.ASSOC,
+            status=0,
+            type_id=5,
+            type_version=4,
+            vsiid_format=5,
+            vsiid=_uuid.UUID(f"00000000-0000-4000-8000-{n:012d}").bytes,
+            filter_format=2,
+            filters=(FilterEntry(ps=False, pcp=0, vid=100, mac=bytes([2, 0xAA, 0, 0, 0, n])),),
+        )
+
+    bridge = VdpBridge(port="p", rte=14)
+    bridge.restore(mgrid, tlv(1), 0.0)
+    bridge.restore(mgrid, tlv(2), 0.0)
+    assert len(bridge) == 2
+    out = bridge.receive_vdpdu(Vdpdu.build(mgrid, [tlv(1)]), 1.0)
+    assert not [e for e in out.events if isinstance(e, VsiAdded)]
+    reply = bridge.pull(1500, 1.0)
+    assert reply is not None
+    answered = Vdpdu.decode(reply).vsis
+    assert len(answered) == 1 and answered[0].status == 0x40
+    out = bridge.timer(1.0 + bridge.supervision_us / 1e6 - 0.5)
+    removed = [e.key for e in out.events if isinstance(e, VsiRemoved)]
+    assert removed == [tlv(2).key(mgrid)]
+    assert len(bridge) == 1
