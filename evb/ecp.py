@@ -378,6 +378,7 @@ class EcpEndpoint:
     # --- receive guards -------------------------------------------------------------------------
 
     def _drop(self, counter: str, offset: int, reason: str) -> Output:
+        """Silent protocol drop (no ack): count it and report ``FrameDropped`` to the adapter."""
         setattr(self.stats, counter, getattr(self.stats, counter) + 1)
         return Output(events=(FrameDropped(error=DecodeError("ecp", offset, reason)),))
 
@@ -427,6 +428,8 @@ class EcpEndpoint:
         return self._rx_fire(kind, t, rx)
 
     def _on_ack(self, seq: int, ours: bool, t: int) -> Output:
+        """Acks go to the transmitter only (ecp.md §4); a match needs an outstanding ECPDU with
+        the same sequence number (draft: the latest one sent, §8.2)."""
         self.stats.acks_received += 1
         if not (ours and self.tx_state is TxState.TXMIT and self._out and self._out.seq == seq):
             self.stats.stale_acks += 1  # unexpected or stale: ignored (ecp.md §3.2)
@@ -437,6 +440,7 @@ class EcpEndpoint:
     # --- receive actions ------------------------------------------------------------------------
 
     def _rx_fire(self, inp: RxInput, t: int, rx: _Rx) -> Output:
+        """Take the receive table's transition; the guard in the caller chose ``inp``."""
         try:
             action, nxt = RX_TRANSITIONS[(self.rx_state, inp)]
         except KeyError:  # pragma: no cover - the table is total
@@ -489,6 +493,7 @@ class EcpEndpoint:
         return self._tx_fire(TxInput.DATA, t)
 
     def _tx_fire(self, inp: TxInput, t: int) -> Output:
+        """Take the transmit table's transition; a missing entry is a bug (STYLE habit 4)."""
         try:
             action, nxt = TX_TRANSITIONS[(self.tx_state, inp)]
         except KeyError:
@@ -497,12 +502,15 @@ class EcpEndpoint:
         return action(self, t) if action is not None else EMPTY
 
     def _frame(self, dst: bytes, ethertype: EtherType, payload: bytes, padded: bool) -> bytes:
+        """A complete Ethernet frame from this port (S-tagged when ``tags`` are set)."""
         raw = EthernetFrame(
             dst=dst, src=self.mac, ethertype=ethertype, payload=payload, tags=self.tags
         ).encode()
         return pad(raw) if padded else raw
 
     def _build(self, seq: int, ulpdu: bytes) -> bytes:
+        """Request frame: std ``10 01 seq ULPDU`` to NCB; draft 9-octet header to NB; both
+        zero-padded to 60 octets (ecp.md §1.2, §8.1)."""
         if self.draft:
             pdu = DraftEcpdu(mode=DraftEcpMode.REQUEST, seq=seq, payload=ulpdu).encode()
             return self._frame(NEAREST_BRIDGE, EtherType.OUI_EXTENDED, pdu, True)
@@ -555,6 +563,7 @@ class EcpEndpoint:
         return Output(events=(EcpAcked(seq=out.seq),))
 
     def _tx_release(self, t: int) -> Output:
+        """lldpad pacing: the ack-timer expiry after a matching ack frees the transmitter."""
         self._out = None
         return EMPTY
 
@@ -567,6 +576,7 @@ class EcpEndpoint:
         return EMPTY
 
     def _tx_restart(self, t: int) -> Output:
+        """Link up: INIT with the new sequence space; minGap does not carry over."""
         self._next_allowed = 0
         return EMPTY
 

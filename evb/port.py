@@ -95,6 +95,7 @@ class EvbPort:
 
     @property
     def _tlv_class(self) -> type[EvbTlv] | type[DraftEvbTlv]:
+        """The EVB TLV this port's variant sends and accepts (never both, README §3.2)."""
         return DraftEvbTlv if self.config.variant is EvbVariant.DRAFT else EvbTlv
 
     def _recompute(self) -> None:
@@ -156,12 +157,15 @@ class EvbPort:
     # --- machine interface ----------------------------------------------------------------------
 
     def receive(self, frame: bytes | Lldpdu, now: float) -> Output:
+        """An LLDP frame for the NCB agent; a changed EVB TLV recomputes and fast-transmits."""
         return self._process(self.agent.receive(frame, now))
 
     def timer(self, now: float) -> Output:
+        """Run the agent's ticks (transmissions, neighbour ageing → :class:`EvbPeerLost`)."""
         return self._process(self.agent.timer(now))
 
     def next_deadline(self) -> float | None:
+        """The agent's next tick (lldpad's 1-s timer)."""
         return self.agent.next_deadline()
 
     def link_up(self, now: float) -> Output:
@@ -171,6 +175,8 @@ class EvbPort:
         return out + self._report()
 
     def link_down(self, now: float) -> Output:
+        """Port down: no shutdown PDU; the peer TLV is forgotten (lldpad destroys its EVB
+        module on link down, lldp.md §7)."""
         return self._process(self.agent.link_down(now))
 
     def shutdown(self, now: float) -> Output:

@@ -301,6 +301,7 @@ class LldpAgent:
     # --- commands -------------------------------------------------------------------------------
 
     def _first_tick_at_or_after(self, t: int) -> int:
+        """The first point of the tick grid ``phase + k·tick`` at or after ``t`` (µs)."""
         k = -((self._phase_us - t) // self._tick_us)  # ceil((t - phase) / tick)
         return self._phase_us + k * self._tick_us
 
@@ -397,6 +398,8 @@ class LldpAgent:
         return Output(events=(NeighborChanged(group=self.group, lldpdu=pdu, org_tlvs=orgs),))
 
     def _delete(self, reason: str) -> Output:
+        """DELETE_INFO (802.1AB-2009 9.2.9): forget the neighbour's MIB information and say
+        why; the EVB owner then forgets the peer TLV but ECP/VDP keep running (Q-L12)."""
         nb, self._neighbor = self._neighbor, None
         if nb is None:
             return EMPTY
@@ -414,6 +417,7 @@ class LldpAgent:
         return self._run_ticks(_us(now))
 
     def _run_ticks(self, t: int) -> Output:
+        """Process every grid tick at or before ``t`` in order (late callers catch up)."""
         out = EMPTY
         while self._next_tick is not None and self._next_tick <= t:
             tick = self._next_tick
@@ -457,12 +461,15 @@ class LldpAgent:
         return None
 
     def _run_tx_timer(self) -> None:
+        """Loop the transmit-timer machine until IDLE has no exit left: several SIGNAL_TX in
+        one tick still give one LLDPDU because txNow is a flag (lldp.md §6.2)."""
         while (inp := self._idle_input()) is not None:
             self._fire(inp)
             while self.tx_timer_state is not TxTimerState.IDLE:
                 self._fire(TxTimerInput.DONE)
 
     def _fire(self, inp: TxTimerInput) -> None:
+        """Take the table's transition for ``inp``; a missing entry is a bug, not peer input."""
         try:
             nxt = TX_TIMER_TRANSITIONS[(self.tx_timer_state, inp)]
         except KeyError:
@@ -472,28 +479,36 @@ class LldpAgent:
         self.tx_timer_state = nxt
         _ENTRY[nxt](self)
 
+    # Entry actions of the transmit-timer machine, one per state of 802.1AB-2009 figure 9-3.
+
     def _enter_initialize(self) -> None:
+        """TX_TIMER_INITIALIZE: txTTR = txFast = 0, txCredit = txCreditMax, flags cleared."""
         self._reset_tx_vars()
 
     def _enter_idle(self) -> None:
-        pass
+        """TX_TIMER_IDLE: no action; the guards of :meth:`_idle_input` choose the exit."""
 
     def _enter_expires(self) -> None:
+        """TX_TIMER_EXPIRES: one fast transmission consumed."""
         if self.tx_fast > 0:
             self.tx_fast -= 1
 
     def _enter_signal_tx(self) -> None:
+        """SIGNAL_TX: request one LLDPDU; re-arm txTTR with msgFastTx while txFast > 0,
+        msgTxInterval otherwise (the 1-s spacing of the fast phase, lldp.md §6.4)."""
         self.tx_now = True
         self.local_change = False
         fast = self.tx_fast > 0
         self.tx_ttr = self.timers.msg_fast_tx if fast else self.timers.msg_tx_interval
 
     def _enter_fast_start(self) -> None:
+        """TX_FAST_START: a new neighbour starts fast transmission unless already running."""
         self.new_neighbor = False
         if self.tx_fast == 0:
             self.tx_fast = self.timers.tx_fast_init
 
     def _enter_tick(self) -> None:
+        """TX_TICK: one credit token per tick, up to txCreditMax (lldp.md §6.5)."""
         self.tx_tick = False
         if self.tx_credit < self.timers.tx_credit_max:
             self.tx_credit += 1
