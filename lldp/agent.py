@@ -59,6 +59,7 @@ __all__ = [
     "TooManyNeighbors",
     "TxTimerInput",
     "TxTimerState",
+    "org_tlvs",
 ]
 
 _US = 1_000_000
