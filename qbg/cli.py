@@ -72,10 +72,40 @@ def build_parser() -> argparse.ArgumentParser:
     bdec.add_argument("--skip-tshark", action="store_true")
     bdec.add_argument("--skip-scapy", action="store_true")
     bdec.set_defaults(func=_lazy("qbg.bench.decode:main"))
+    for role in ("station", "bridge"):
+        d = sub.add_parser(role, help=f"run the {role} agent (asyncio daemon)")
+        d.add_argument("--config", "-c", required=True, help=f"{role}.yaml (docs/config.md)")
+        d.set_defaults(func=_lazy(f"qbg.cli:_run_{role}"))
+
     from .ctl import register as register_ctl
 
     register_ctl(sub)
     return p
+
+
+def _run_daemon(role: str, args: argparse.Namespace) -> int:
+    from .config import ConfigError
+
+    try:
+        if role == "station":
+            from .station.daemon import main as run
+        else:
+            from .bridge.daemon import main as run
+        return run(args.config)
+    except ConfigError as err:
+        print(f"qbg {role}: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"qbg {role}: {err}", file=sys.stderr)
+        return 2
+
+
+def _run_station(args: argparse.Namespace) -> int:
+    return _run_daemon("station", args)
+
+
+def _run_bridge(args: argparse.Namespace) -> int:
+    return _run_daemon("bridge", args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

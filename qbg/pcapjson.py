@@ -401,3 +401,18 @@ def summary(obj: dict[str, Any]) -> str:
             s += " VDP " + " | ".join(parts)
         return s
     return f"ethertype {obj['ethertype']:#06x}"
+
+
+def evb_json(evb: EvbTlv | DraftEvbTlv) -> dict[str, Any]:
+    """An EVB TLV (ratified or draft 0.2) as the JSON object of docs/pcap-json.md."""
+    return _draft_evb_json(evb) if isinstance(evb, DraftEvbTlv) else _evb_json(evb)
+
+
+def filter_json(f: FilterEntry) -> dict[str, Any]:
+    """One VDP filter entry as JSON (``ps``, ``pcp``, ``vid``, ``mac``, ``group_id``)."""
+    return _filter_json(f)
+
+
+def id_text(subtype: int, value: bytes, mac_subtype: int) -> str:
+    """An LLDP chassis/port ID as text (MAC for the MAC subtype, printable text, else hex)."""
+    return _id_text(subtype, value, mac_subtype)

@@ -1,0 +1,463 @@
+"""``qbg bridge``: the switch agent on a Linux bridge.
+
+Runs one :class:`~qbg.vdp.port.BridgePort` per configured bridge port (the ports facing EVB
+stations) and turns its events into kernel state through :class:`~qbg.bridge.linux.LinuxBridge`:
+
+* reflective relay negotiated on a port (RRCTR advertised) → ``hairpin on``; withdrawn → off;
+* a VSI entering Associate → the bridge VLAN of each filter entry on the port (reference-counted,
+  where the kernel has VLAN filtering) and a static FDB entry MAC[/VID] → port for formats 2/4;
+* a VSI leaving Associate (station De-Associate, keep-alive supervision timeout, withdrawal,
+  downgrade) → exactly what it added is removed.
+
+802.1Qbg frames stay on the port they arrived on: a bridge without STP floods frames to
+01-80-C2-00-00-00 (linux.md §3.1), so the agent installs its own bridge-family nftables table that
+drops them in prerouting on its ports (the agent's AF_PACKET socket still receives them).
+
+Kernel work runs in a worker thread, in order (pyroute2's synchronous API must not run in the
+event loop).  Everything added is recorded; the records and the VSIs are persisted, and a
+restarted bridge agent reconciles the kernel with them (re-adds what is missing, removes its own
+stale entries) and restores the VSIs under keep-alive supervision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from qbg.config import BridgeConfig, PolicyConfig
+from qbg.control import ControlError
+from qbg.daemon import AgentDaemon, Handler, Interface, evb_config, port_options, random_seq
+from qbg.evb.negotiation import EvbRole
+from qbg.evb.port import EvbNegotiated, EvbPeerLost
+from qbg.lldp.errors import LocalError
+from qbg.lldp.events import Event
+from qbg.lldp.frame import mac_str
+from qbg.vdp.events import RemoveReason, VsiAdded, VsiChanged, VsiRemoved, VsiRequestRefused
+from qbg.vdp.filters import FilterEntry
+from qbg.vdp.policy import (
+    AllowAll,
+    Bindings,
+    Decision,
+    Policy,
+    PolicyRequest,
+    TypeDbPolicy,
+    VsiType,
+)
+from qbg.vdp.port import BridgePort
+from qbg.vdp.tlv import VdpError, VsiKey, VsiTlv
+from qbg.vdp.vsiid import mgrid_text, vsiid_text
+
+__all__ = ["BridgeDaemon", "build_policy", "main"]
+
+log = logging.getLogger("qbg.bridge")
+
+ASSOC = 3
+FORMAT_NAMES = {1: "vid", 2: "mac-vid", 3: "group-vid", 4: "group-mac-vid"}
+STATE_NAMES = {1: "PREASSOCIATED", 2: "PREASSOCIATED_RR", 3: "ASSOCIATED"}
+
+
+class Unenforceable:
+    """Wraps a policy: refuse VSIs whose VLAN the kernel cannot enforce (no VLAN filtering)."""
+
+    def __init__(self, inner: Policy) -> None:
+        self.inner = inner
+
+    def decide(self, req: PolicyRequest) -> Decision:
+        if req.mode == ASSOC and any(f.vid for f in req.filters):
+            return Decision.refuse(VdpError.INSUFFICIENT_RESOURCES, hard=True)
+        return self.inner.decide(req)
+
+    def bound(self, req: PolicyRequest, filters: tuple[FilterEntry, ...]) -> None:
+        self.inner.bound(req, filters)
+
+    def released(self, port: str, key: Any) -> None:
+        self.inner.released(port, key)
+
+
+def build_policy(cfg: PolicyConfig, *, vlan_enforceable: bool) -> Policy:
+    """The core policy object for the configured policy (docs/config.md, policy)."""
+    bindings = Bindings(allow_migration=cfg.mac_migration)
+    policy: Policy
+    if cfg.mode == "allow_all":
+        policy = AllowAll(vid=cfg.wildcard_vid, bindings=bindings)
+    else:
+        types: dict[tuple[int, int] | int, VsiType] = {}
+        for t in cfg.types:
+            vlans = None
+            if t.vlans is not None:
+                vlans = frozenset(v for lo, hi in t.vlans for v in range(lo, hi + 1))
+            entry = VsiType(
+                vlans=vlans,
+                wildcard_vid=t.wildcard_vid,
+                group_vids=dict(t.group_vids),
+                pcp=t.pcp,
+                mac_prefixes=tuple(bytes.fromhex(p.replace(":", "")) for p in t.mac_prefixes),
+                macs=frozenset(bytes.fromhex(m.replace(":", "")) for m in t.macs),
+                max_vsis_per_port=t.max_vsis_per_port,
+                enforceable=t.enforceable,
+            )
+            types[t.type_id if t.version is None else (t.type_id, t.version)] = entry
+        policy = TypeDbPolicy(
+            types,
+            bindings=bindings,
+            refuse_unenforceable=cfg.refuse_unenforceable,
+            unknown_type_code=cfg.unknown_type_code,
+        )
+    if cfg.refuse_unenforceable and not vlan_enforceable:
+        policy = Unenforceable(policy)
+    return policy
+
+
+def _owner(port: str, key: VsiKey) -> str:
+    return f"{port}/{key.vsiid.hex()}/{key.mgrid.hex()}"
+
+
+class BridgeDaemon(AgentDaemon):
+    role = "bridge"
+    config: BridgeConfig
+
+    def __init__(self, config: BridgeConfig) -> None:
+        super().__init__(config)
+        self.bridge_name = config.linux_bridge
+        self.linux: Any = None  # LinuxBridge, created at start (needs the kernel)
+        self.caps: Any = None
+        self.policy: Policy | None = None
+        self._records: dict[str, Any] | None = None
+        self._restored: list[tuple[str, bytes, VsiTlv]] = []
+        self._queue: asyncio.Queue[tuple[str, Callable[[], Any]]] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self.kernel_errors = 0
+
+    # --- start / stop ---------------------------------------------------------------------------
+
+    async def on_start(self) -> None:
+        from qbg.bridge.linux import BridgeRecords, LinuxBridge
+        from qbg.netlink import get_link, probe_kernel_caps
+
+        self.caps = await asyncio.to_thread(probe_kernel_caps)
+        name = self.bridge_name
+        if name is None:  # the master of the first configured port
+            for iface in self.interfaces.values():
+                info = await asyncio.to_thread(get_link, iface.name)
+                if info is not None and info.master:
+                    name = await asyncio.to_thread(_ifname, info.master)
+                    break
+        if name is None:
+            raise SystemExit("qbg bridge: no linux_bridge configured and no port is enslaved")
+        self.bridge_name = name
+        records = BridgeRecords.from_dict(self._records) if self._records else None
+        self.linux = await asyncio.to_thread(LinuxBridge, name, records=records)
+        enforce = bool(self.linux.vlan_filtering)
+        if not enforce:
+            log.warning(
+                "bridge %s: no VLAN filtering (%s): associations get FDB entries and hairpin "
+                "but their VLANs are NOT enforced",
+                name,
+                "kernel lacks it" if not self.caps.bridge_vlan_filtering else "vlan_filtering 0",
+            )
+        self.policy = build_policy(self.config.policy, vlan_enforceable=enforce)
+        self._queue = asyncio.Queue()
+        self._worker = asyncio.create_task(self._work(), name="bridge-kernel")
+        if records is not None:
+            report = await asyncio.to_thread(self.linux.reconcile, records)
+            log.info(
+                "reconciled kernel state with records: %d re-added, %d stale removed, %d failed",
+                len(report.added),
+                len(report.removed),
+                len(report.failed),
+            )
+        ports = list(self.interfaces)
+        change = await asyncio.to_thread(self.linux.isolate, ports)
+        log.info("802.1Qbg frames confined to their ports on %s (%s)", name, change.value)
+
+    async def on_stop(self) -> None:
+        if self._queue is not None:
+            await self._queue.join()
+        if self._worker is not None:
+            self._worker.cancel()
+
+    def kernel_warnings(self, caps: Any) -> list[str]:
+        if self.linux is not None and not self.linux.vlan_filtering:
+            return ["bridge VLAN filtering unavailable: VSI VLANs are not enforced"]
+        return []
+
+    async def _work(self) -> None:
+        assert self._queue is not None
+        while True:
+            what, op = await self._queue.get()
+            try:
+                result = await asyncio.to_thread(op)
+                log.debug("kernel: %s: %s", what, getattr(result, "value", result))
+            except Exception as err:
+                self.kernel_errors += 1
+                self.metrics.errors.inc(interface="", kind="kernel")
+                log.error("kernel: %s failed: %s", what, err)
+            finally:
+                self._queue.task_done()
+                self.save_soon()
+
+    def _kernel(self, what: str, op: Callable[[], Any]) -> None:
+        if self._queue is not None:
+            self._queue.put_nowait((what, op))
+
+    # --- ports ----------------------------------------------------------------------------------
+
+    def make_port(self, iface: Interface, mac: bytes) -> BridgePort:
+        cfg = iface.config
+        if cfg.variant == "draft":
+            raise LocalError("EOPNOTSUPP", "draft 0.2 VDP is not yet run by the daemon")
+        port = BridgePort(
+            iface.name,
+            mac,
+            evb_config(cfg, EvbRole.BRIDGE),
+            port_options(cfg),
+            policy=self.policy,
+            initial_seq=random_seq(),
+            rng=random_seq,
+        )
+        now = self.loop.time() if self.loop is not None else 0.0
+        for name, mgrid, tlv in self._restored:
+            if name == iface.name:
+                try:
+                    port.vdp.restore(mgrid, tlv, now)
+                except LocalError as err:
+                    log.error("%s: cannot restore a VSI: %s", name, err)
+        self._restored = [r for r in self._restored if r[0] != iface.name]
+        return port
+
+    def on_port_event(self, iface: Interface, event: Event) -> None:
+        lb = self.linux
+        port = iface.name
+        if isinstance(event, EvbNegotiated):
+            on = event.negotiated.rr_enabled
+            self._kernel(
+                f"hairpin {port} {'on' if on else 'off'}", lambda: lb.set_hairpin(port, on)
+            )
+        elif isinstance(event, EvbPeerLost):
+            self._kernel(f"hairpin {port} off", lambda: lb.set_hairpin(port, False))
+        elif isinstance(event, VsiAdded):
+            log.info("%s: VSI %s added in mode %d", port, _label(event.key), event.mode)
+            if event.mode == ASSOC:
+                self._program(port, event.key, event.filters)
+            self.save_soon()
+        elif isinstance(event, VsiChanged):
+            log.info(
+                "%s: VSI %s mode %d -> %d", port, _label(event.key), event.old_mode, event.mode
+            )
+            if event.mode == ASSOC and event.old_mode != ASSOC:
+                self._program(port, event.key, event.filters)
+            elif event.old_mode == ASSOC and event.mode != ASSOC:
+                self._unprogram(port, event.key, event.filters)
+            self.save_soon()
+        elif isinstance(event, VsiRemoved):
+            log.info("%s: VSI %s removed (%s)", port, _label(event.key), event.reason.value)
+            if event.mode == ASSOC:
+                self._unprogram(port, event.key, event.filters)
+            self.save_soon()
+        elif isinstance(event, VsiRequestRefused):
+            log.warning(
+                "%s: request for VSI %s refused (code %d%s)",
+                port,
+                _label(event.key),
+                event.code,
+                ", kept" if event.keep else "",
+            )
+
+    def _program(self, port: str, key: VsiKey, filters: tuple[FilterEntry, ...]) -> None:
+        lb = self.linux
+        vlans = bool(lb is not None and lb.vlan_filtering)
+        owner = _owner(port, key)
+        for f in filters:
+            vid = f.vid or None
+            if vid and vlans:
+                self._kernel(f"vlan add {port} {vid}", partial(lb.vlan_add, port, vid, owner))
+            if f.mac is not None:
+                mac = mac_str(f.mac)
+                fvid = vid if vlans else None
+                self._kernel(f"fdb add {mac} {port}", partial(lb.fdb_add, port, mac, fvid))
+
+    def _unprogram(self, port: str, key: VsiKey, filters: tuple[FilterEntry, ...]) -> None:
+        lb = self.linux
+        vlans = bool(lb is not None and lb.vlan_filtering)
+        owner = _owner(port, key)
+        for f in filters:
+            vid = f.vid or None
+            if f.mac is not None:
+                mac = mac_str(f.mac)
+                fvid = vid if vlans else None
+                self._kernel(f"fdb del {mac} {port}", partial(lb.fdb_del, port, mac, fvid))
+            if vid and vlans:
+                self._kernel(f"vlan del {port} {vid}", partial(lb.vlan_del, port, vid, owner))
+
+    # --- persistence ----------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        vsis = []
+        for iface in self.interfaces.values():
+            port = iface.port
+            if not isinstance(port, BridgePort):
+                continue
+            for key in port.vdp:
+                tlv = port.vdp.vsi(key)
+                if tlv is not None:
+                    vsis.append(
+                        {
+                            "interface": iface.name,
+                            "mgrid": key.mgrid.hex(),
+                            "tlv": tlv.encode().hex(),
+                        }
+                    )
+        vsis.extend(
+            {"interface": n, "mgrid": m.hex(), "tlv": t.encode().hex()}
+            for n, m, t in self._restored
+        )
+        return {
+            "bridge": self.bridge_name,
+            "records": self.linux.records.to_dict() if self.linux is not None else self._records,
+            "vsis": vsis,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self._records = state.get("records")
+        for item in state.get("vsis", ()):
+            try:
+                self._restored.append(
+                    (
+                        str(item["interface"]),
+                        bytes.fromhex(item["mgrid"]),
+                        VsiTlv.decode(bytes.fromhex(item["tlv"])),
+                    )
+                )
+            except Exception as err:
+                log.error("state: skipping a VSI record: %s", err)
+
+    # --- control --------------------------------------------------------------------------------
+
+    def handlers(self) -> dict[str, Handler]:
+        h = super().handlers()
+        h["vsi.list"] = self.h_vsi_list
+        h["vsi.deassoc"] = self.h_vsi_deassoc
+        h["policy.show"] = self.h_policy_show
+        return h
+
+    def _rows(self, iface: Interface) -> list[tuple[VsiKey, dict[str, Any]]]:
+        port = iface.port
+        if not isinstance(port, BridgePort):
+            return []
+        rows = []
+        for key in port.vdp:
+            tlv = port.vdp.vsi(key)
+            if tlv is None:
+                continue
+            rows.append((key, self._vsi_json(iface.name, key, tlv, port.vdp.state(key).name)))
+        return rows
+
+    @staticmethod
+    def _vsi_json(name: str, key: VsiKey, tlv: VsiTlv, state: str) -> dict[str, Any]:
+        return {
+            "interface": name,
+            "manager_id": mgrid_text(key.mgrid),
+            "type_id": tlv.type_id,
+            "type_version": tlv.type_version,
+            "vsiid_format": {1: "ipv4", 2: "ipv6", 3: "mac", 4: "local", 5: "uuid"}.get(
+                int(tlv.vsiid_format), str(int(tlv.vsiid_format))
+            ),
+            "vsiid": vsiid_text(int(tlv.vsiid_format), tlv.vsiid),
+            "filter_format": FORMAT_NAMES.get(int(tlv.filter_format), str(int(tlv.filter_format))),
+            "filters": [
+                {
+                    "vid": f.vid,
+                    "ps": f.ps,
+                    "pcp": f.pcp,
+                    **({"mac": mac_str(f.mac)} if f.mac is not None else {}),
+                    **({"group_id": f.group_id} if f.group_id is not None else {}),
+                }
+                for f in tlv.filters
+            ],
+            "state": state,
+            "requested_mode": {1: "preassoc", 2: "preassoc-rr", 3: "assoc"}.get(int(tlv.mode)),
+            "confirmed_mode": {1: "preassoc", 2: "preassoc-rr", 3: "assoc"}.get(int(tlv.mode)),
+        }
+
+    def vsi_counts(self, iface: Interface) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for _, row in self._rows(iface):
+            counts[row["state"]] = counts.get(row["state"], 0) + 1
+        return counts
+
+    async def h_vsi_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        only = self.iface_arg(args, required=False)
+        want = args.get("state")
+        out: list[dict[str, Any]] = []
+        for iface in self.interfaces.values():
+            if only is not None and iface is not only:
+                continue
+            out.extend(r for _, r in self._rows(iface) if want is None or r["state"] == want)
+        return {"vsis": out}
+
+    async def h_vsi_deassoc(self, args: dict[str, Any]) -> dict[str, Any]:
+        iface = self.iface_arg(args)
+        assert iface is not None
+        port = self.port_of(iface)
+        assert isinstance(port, BridgePort)
+        vsiid = args.get("vsiid")
+        if not isinstance(vsiid, str):
+            raise ControlError("bad_args", "vsiid is required (string)")
+        matches = [(k, r) for k, r in self._rows(iface) if r["vsiid"] == vsiid.lower()]
+        for field_name in ("manager_id", "type_id", "type_version", "vsiid_format"):
+            if field_name in args:
+                matches = [(k, r) for k, r in matches if r[field_name] == args[field_name]]
+        if not matches:
+            raise ControlError("not_found", f"no VSI {vsiid} on {iface.name}")
+        if len(matches) > 1:
+            raise ControlError("bad_args", "several VSIs match: add manager_id/type_id")
+        key, row = matches[0]
+        assert iface.pump is not None
+        iface.pump.emit(port.withdraw(key, iface.pump.now()))
+        row["state"] = "DEASSOCIATED"
+        return {"vsi": row}
+
+    async def h_policy_show(self, args: dict[str, Any]) -> dict[str, Any]:
+        p = self.config.policy
+        return {
+            "mode": p.mode,
+            "wildcard_vid": p.wildcard_vid,
+            "refuse_unenforceable": p.refuse_unenforceable,
+            "mac_migration": p.mac_migration,
+            "max_vsis_per_port": p.max_vsis_per_port,
+            "types": [
+                {"type_id": t.type_id, "version": t.version, "vlans": t.vlans} for t in p.types
+            ],
+            "ports": {
+                i.name: {"vsis": len(i.port.vdp) if isinstance(i.port, BridgePort) else 0}
+                for i in self.interfaces.values()
+            },
+            "vlan_enforced": bool(self.linux is not None and self.linux.vlan_filtering),
+        }
+
+
+def _label(key: VsiKey) -> str:
+    return vsiid_text(int(key.vsiid_format), key.vsiid)
+
+
+def _ifname(index: int) -> str | None:
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        links = ipr.link("get", index=index)
+        return str(links[0].get("ifname")) if links else None
+
+
+_ = RemoveReason  # re-exported for handlers that inspect reasons
+
+
+def main(config_path: str) -> int:
+    from qbg.config import load_bridge_config
+    from qbg.metrics import setup_logging
+
+    cfg = load_bridge_config(config_path)
+    setup_logging(cfg.daemon.log_format, cfg.daemon.log_level)
+    return asyncio.run(BridgeDaemon(cfg).run())

@@ -1,0 +1,504 @@
+"""The asyncio runtime both agents share: ports on raw links, link events, control, metrics.
+
+One :class:`AgentDaemon` runs one role.  Per configured interface it keeps an
+:class:`Interface`: the sans-IO port of the core (:class:`~qbg.vdp.port.StationPort` or
+:class:`~qbg.vdp.port.BridgePort`), an AF_PACKET :class:`~qbg.link.RawLink` and a
+:class:`~qbg.pump.Pump` that moves frames and time between them.  rtnetlink link events
+(:class:`~qbg.netlink.LinkMonitor`) open the link when the interface appears, reset the port's
+machines on oper-down and resume them on oper-up.  The control socket answers the commands of
+docs/control.md; the role subclasses add theirs and react to the port events.
+
+Bad input never stops the daemon: undecodable frames come back from the core as
+``FrameDropped`` events (counted by reason and logged at debug level), control requests are
+validated before anything changes, and an exception in an event handler is logged and counted.
+On SIGTERM/SIGINT every port sends its LLDP shutdown PDU and the state is saved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import time
+from collections import Counter as TallyCounter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import __version__
+from .config import BridgeConfig, DaemonConfig, InterfaceConfig, StationConfig
+from .control import ControlError, ControlServer
+from .evb.ecp import EcpGaveUp
+from .evb.negotiation import EvbConfig, EvbRole, EvbVariant
+from .evb.port import EvbNegotiated, EvbPeerLost
+from .lldp.agent import NeighborAdded, NeighborAged, NeighborDeleted
+from .lldp.events import Event, FrameDropped
+from .lldp.tlv import Lldpdu
+from .metrics import MetricsServer, QbgMetrics
+from .netlink import LinkEvent, LinkMonitor, aget_link
+from .pump import Pump
+from .store import StateStore
+from .vdp.port import BridgePort, PortOptions, StationPort
+
+__all__ = ["AgentDaemon", "Interface", "evb_config", "port_options"]
+
+log = logging.getLogger("qbg.daemon")
+
+Handler = Callable[[dict[str, Any]], Awaitable[Any]]
+AnyPort = StationPort | BridgePort
+
+
+def evb_config(iface: InterfaceConfig, role: EvbRole) -> EvbConfig:
+    """The core's EVB policy for one configured interface."""
+    e = iface.evb
+    draft = iface.variant == "draft"
+    return EvbConfig(
+        role=role,
+        variant=EvbVariant.DRAFT if draft else EvbVariant.STD,
+        rrreq=e.rr,
+        rrcap=e.rr,
+        gid=e.gid,
+        r=e.r,
+        rte=e.rte,
+        rwd=e.rwd,
+        rka=e.rka,
+        vsis=e.vsis,
+    )
+
+
+def port_options(iface: InterfaceConfig) -> PortOptions:
+    return PortOptions(
+        mtu=iface.ecp.mtu,
+        min_gap_ms=iface.ecp.min_gap_ms,
+        lldpad_compatible_pacing=iface.ecp.lldpad_compatible_pacing,
+        vdp_hold=iface.vdp.hold_until_evb_s,
+        batch_replies=iface.vdp.batch,
+        strict_error_codes=iface.vdp.strict_error_codes,
+    )
+
+
+def random_seq() -> int:
+    """A random non-zero ECP sequence number (ecp.md §3.3: a fresh space on every start)."""
+    return secrets.randbelow(0xFFFF) + 1
+
+
+@dataclass
+class Interface:
+    """One configured interface at run time."""
+
+    config: InterfaceConfig
+    port: AnyPort | None = None
+    link: Any = None  # RawLink, imported lazily (needs AF_PACKET)
+    pump: Pump | None = None
+    oper_up: bool = False
+    present: bool = False
+    drops: TallyCounter[str] = field(default_factory=TallyCounter)
+    error: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+
+class AgentDaemon:
+    """Shared daemon machinery; subclasses set ``role`` and build their ports."""
+
+    role = "station"
+
+    def __init__(self, config: StationConfig | BridgeConfig) -> None:
+        self.config = config
+        self.dconf: DaemonConfig = config.daemon
+        self.interfaces: dict[str, Interface] = {
+            i.name: Interface(config=i) for i in config.interfaces
+        }
+        self.metrics = QbgMetrics()
+        self.store = StateStore(self.dconf.state_file, kind=self.role)
+        self.started = time.monotonic()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._stop = asyncio.Event()
+        self._monitor: LinkMonitor | None = None
+        self._control: ControlServer | None = None
+        self._metrics_server: MetricsServer | None = None
+        self._save_handle: asyncio.TimerHandle | None = None
+        self.handler_errors = 0
+        self.exit_code = 0
+
+    # --- to be provided by the roles ------------------------------------------------------------
+
+    def make_port(self, iface: Interface, mac: bytes) -> AnyPort:
+        raise NotImplementedError
+
+    def on_port_event(self, iface: Interface, event: Event) -> None:
+        """Role-specific reaction to a core event (after the common bookkeeping)."""
+
+    def state(self) -> dict[str, Any]:
+        """What to persist (JSON-safe)."""
+        return {}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take back what :meth:`state` returned before a restart."""
+
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            "status": self.h_status,
+            "neighbors": self.h_neighbors,
+        }
+
+    async def on_start(self) -> None:
+        """After state was restored, before interfaces come up."""
+
+    async def on_stop(self) -> None:
+        """After the shutdown PDUs went out, before the state is saved."""
+
+    def on_link_up(self, iface: Interface) -> None:
+        """The port's machines were (re)started."""
+
+    # --- life cycle -----------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        self.loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self.loop.add_signal_handler(sig, self.stop)
+        try:
+            state = self.store.load()
+        except Exception as err:  # StateCorrupt: refuse to start on unreadable state
+            log.error("state file: %s", err)
+            return 2
+        self.restore(state)
+        self.metrics.up.set(1, role=self.role)
+        await self.on_start()
+        self._control = ControlServer(
+            self.dconf.control_socket,
+            self.handlers(),
+            allowed_uids=self.dconf.control_allowed_uids,
+            on_reject=lambda code: self.metrics.control_rejected.inc(code=code),
+        )
+        await self._control.start()
+        if self.dconf.metrics is not None:
+            m = self.dconf.metrics
+            self._metrics_server = MetricsServer(self.metrics.registry, host=m.host, port=m.port)
+            await self._metrics_server.start()
+        self._monitor = LinkMonitor(self._on_link_event, ifnames=list(self.interfaces))
+        await self._monitor.start()
+        for iface in self.interfaces.values():
+            info = await aget_link(iface.name)
+            if info is None:
+                log.warning("%s: interface not present; waiting for it", iface.name)
+                continue
+            self._attach(iface, info.mac, info.oper_up)
+        log.info(
+            "qbg %s %s started: %s (control %s)",
+            self.role,
+            __version__,
+            ", ".join(self.interfaces),
+            self.dconf.control_socket,
+        )
+        await self._stop.wait()
+        await self._shutdown()
+        return self.exit_code
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def _shutdown(self) -> None:
+        log.info("stopping")
+        for iface in self.interfaces.values():
+            if iface.port is not None and iface.pump is not None and iface.oper_up:
+                with contextlib.suppress(Exception):
+                    iface.pump.emit(iface.port.shutdown(iface.pump.now()))
+        await self.on_stop()
+        self.save_now()
+        if self._monitor is not None:
+            await self._monitor.stop()
+        if self._control is not None:
+            await self._control.close()
+        if self._metrics_server is not None:
+            await self._metrics_server.close()
+        for iface in self.interfaces.values():
+            if iface.pump is not None:
+                iface.pump.close()
+            if iface.link is not None:
+                iface.link.close()
+        self.metrics.up.set(0, role=self.role)
+
+    # --- interfaces -----------------------------------------------------------------------------
+
+    def _attach(self, iface: Interface, mac: bytes, oper_up: bool) -> None:
+        from .link import RawLink
+
+        iface.present = True
+        if iface.port is None or iface.port.mac != mac:
+            iface.port = self.make_port(iface, mac)
+            iface.pump = Pump(iface.port, self._sender(iface), self._handler(iface), self.loop)
+        if iface.link is None:
+            try:
+                iface.link = RawLink(iface.name).open()
+            except OSError as err:
+                iface.error = f"cannot open raw socket: {err}"
+                log.error("%s: %s", iface.name, iface.error)
+                return
+            pump = iface.pump
+            assert pump is not None
+            iface.link.start(lambda frame, now: self._receive(iface, frame, now), self.loop)
+        iface.error = None
+        if oper_up and not iface.oper_up:
+            self._up(iface)
+
+    def _sender(self, iface: Interface) -> Callable[[bytes], object]:
+        def send(frame: bytes) -> None:
+            link = iface.link
+            proto = _proto(frame)
+            if link is None or not link.send(frame):
+                self.metrics.errors.inc(interface=iface.name, kind="send")
+                return
+            self.metrics.frames_tx.inc(interface=iface.name, protocol=proto)
+
+        return send
+
+    def _receive(self, iface: Interface, frame: bytes, now: float) -> None:
+        self.metrics.frames_rx.inc(interface=iface.name, protocol=_proto(frame))
+        if iface.pump is not None:
+            iface.pump.feed(frame, now)
+
+    def _handler(self, iface: Interface) -> Callable[[Event], None]:
+        def handle(event: Event) -> None:
+            self._common_event(iface, event)
+            try:
+                self.on_port_event(iface, event)
+            except Exception:
+                self.handler_errors += 1
+                self.metrics.errors.inc(interface=iface.name, kind="handler")
+                log.exception("%s: handling %s failed", iface.name, type(event).__name__)
+
+        return handle
+
+    def _up(self, iface: Interface) -> None:
+        assert iface.port is not None and iface.pump is not None
+        iface.oper_up = True
+        log.info("%s: link up", iface.name)
+        iface.pump.emit(iface.port.link_up(iface.pump.now(), random_seq()))
+        self.on_link_up(iface)
+
+    def _down(self, iface: Interface) -> None:
+        iface.oper_up = False
+        log.warning("%s: link down; machines reset", iface.name)
+        if iface.port is not None and iface.pump is not None:
+            iface.pump.emit(iface.port.link_down(iface.pump.now()))
+
+    def _on_link_event(self, ev: LinkEvent) -> None:
+        iface = self.interfaces.get(ev.link.ifname)
+        if iface is None:
+            return
+        if ev.kind == "added" or (
+            ev.kind == "changed" and ev.link.mac != getattr(iface.port, "mac", None)
+        ):
+            if iface.link is not None and ev.kind == "changed":
+                iface.link.close()
+                iface.link = None
+            self._attach(iface, ev.link.mac, ev.link.oper_up)
+        elif ev.kind == "up":
+            if iface.link is None:
+                self._attach(iface, ev.link.mac, True)
+            elif not iface.oper_up:
+                self._up(iface)
+        elif ev.kind == "down":
+            if iface.oper_up:
+                self._down(iface)
+        elif ev.kind == "removed":
+            if iface.oper_up:
+                self._down(iface)
+            iface.present = False
+            if iface.link is not None:
+                iface.link.close()
+                iface.link = None
+            log.warning("%s: interface removed", iface.name)
+
+    # --- events common to both roles ------------------------------------------------------------
+
+    def _common_event(self, iface: Interface, event: Event) -> None:
+        name = iface.name
+        if isinstance(event, FrameDropped):
+            reason = f"{event.error.layer}"
+            iface.drops[reason] += 1
+            self.metrics.frames_dropped.inc(interface=name, reason=reason)
+            log.debug("%s: dropped frame: %s", name, event.error)
+        elif isinstance(event, EvbNegotiated):
+            n = event.negotiated
+            self.metrics.evb_rr.set(1 if n.rr_enabled else 0, interface=name)
+            self.metrics.set_evb_state(
+                name, "negotiated" if n.peer_seen else "local", ("local", "negotiated")
+            )
+            log.info(
+                "%s: EVB %s: R %d RTE %d RWD %d RKA %d, reflective relay %s%s",
+                name,
+                "negotiated" if n.peer_seen else "local values",
+                n.r,
+                n.rte,
+                n.rwd,
+                n.rka,
+                "on" if n.rr_enabled else "off",
+                " (peer claims our role!)" if n.role_conflict else "",
+            )
+        elif isinstance(event, EvbPeerLost):
+            log.warning("%s: EVB peer lost (%s)", name, event.reason)
+        elif isinstance(event, NeighborAdded):
+            self.metrics.lldp_neighbors.set(1, interface=name)
+        elif isinstance(event, NeighborAged | NeighborDeleted):
+            self.metrics.lldp_neighbors.set(0, interface=name)
+        elif isinstance(event, EcpGaveUp):
+            self.metrics.ecp_giveups.inc(interface=name)
+            log.warning("%s: ECP gave up on seq %#06x", name, event.seq)
+
+    # --- persistence ----------------------------------------------------------------------------
+
+    def save_soon(self, delay: float = 0.2) -> None:
+        """Coalesce state writes: at most one every ``delay`` seconds."""
+        if self.loop is None or self._save_handle is not None:
+            return
+        self._save_handle = self.loop.call_later(delay, self.save_now)
+
+    def save_now(self) -> None:
+        if self._save_handle is not None:
+            self._save_handle.cancel()
+            self._save_handle = None
+        try:
+            self.store.save(self.state())
+        except OSError as err:
+            self.metrics.errors.inc(interface="", kind="state-save")
+            log.error("cannot save state to %s: %s", self.dconf.state_file, err)
+
+    # --- control handlers -----------------------------------------------------------------------
+
+    def iface_arg(self, args: dict[str, Any], required: bool = True) -> Interface | None:
+        name = args.get("interface")
+        if name is None:
+            if required:
+                raise ControlError("bad_args", "interface is required")
+            return None
+        if not isinstance(name, str):
+            raise ControlError("bad_args", "interface must be a string")
+        iface = self.interfaces.get(name)
+        if iface is None:
+            raise ControlError("not_found", f"no interface {name!r} in this daemon's config")
+        return iface
+
+    def port_of(self, iface: Interface) -> AnyPort:
+        if iface.port is None:
+            raise ControlError("ENODEV", f"{iface.name}: interface not present")
+        return iface.port
+
+    def vsi_counts(self, iface: Interface) -> dict[str, int]:
+        return {}
+
+    async def h_status(self, args: dict[str, Any]) -> dict[str, Any]:
+        from .netlink import probe_kernel_caps
+
+        caps = await asyncio.to_thread(probe_kernel_caps)
+        out = []
+        for iface in self.interfaces.values():
+            port = iface.port
+            n = port.negotiated if port is not None else None
+            evb: dict[str, Any] = {"state": "down"}
+            if n is not None and iface.oper_up:
+                evb = {
+                    "state": "negotiated" if n.peer_seen else "waiting",
+                    "rr": n.rr_enabled,
+                    "r": n.r,
+                    "rte": n.rte,
+                    "rwd": n.rwd,
+                    "rka": n.rka,
+                    "gid": n.group_ids,
+                }
+            entry: dict[str, Any] = {
+                "name": iface.name,
+                "variant": iface.config.variant,
+                "link": "up" if iface.oper_up else "down",
+                "present": iface.present,
+                "lldp": {"transport": iface.config.lldp.transport, "health": "ok"},
+                "evb": evb,
+                "vsis": self.vsi_counts(iface),
+                "drops": dict(iface.drops),
+            }
+            if iface.error:
+                entry["error"] = iface.error
+            if port is not None:
+                s = port.ecp.stats
+                entry["ecp"] = {
+                    "sent": s.requests_sent,
+                    "retransmits": s.retransmissions,
+                    "give_ups": s.give_ups,
+                    "received": s.requests_received,
+                    "duplicates": s.duplicates,
+                }
+            out.append(entry)
+        return {
+            "role": self.role,
+            "version": __version__,
+            "pid": os.getpid(),
+            "uptime_s": round(time.monotonic() - self.started, 3),
+            "kernel": {
+                "bridge_vlan_filtering": caps.bridge_vlan_filtering,
+                "vlan_8021q": caps.vlan_8021q,
+                "warnings": self.kernel_warnings(caps),
+            },
+            "interfaces": out,
+        }
+
+    def kernel_warnings(self, caps: Any) -> list[str]:
+        return []
+
+    async def h_neighbors(self, args: dict[str, Any]) -> dict[str, Any]:
+        only = self.iface_arg(args, required=False)
+        rows = []
+        for iface in self.interfaces.values():
+            if only is not None and iface is not only:
+                continue
+            port = iface.port
+            if port is None:
+                continue
+            pdu: Lldpdu | None = port.evb.agent.neighbor
+            if pdu is None:
+                continue
+            peer = port.evb.peer
+            rows.append(
+                {
+                    "interface": iface.name,
+                    "chassis_id": _id_text(pdu.chassis_id),
+                    "port_id": _id_text(pdu.port_id),
+                    "ttl": pdu.ttl,
+                    "expires_in_s": _expires(port),
+                    "evb": _evb_json(peer) if peer is not None else None,
+                }
+            )
+        return {"neighbors": rows}
+
+
+def _proto(frame: bytes) -> str:
+    if len(frame) < 14:
+        return "short"
+    et = (frame[12] << 8) | frame[13]
+    return {0x88CC: "lldp", 0x8940: "ecp", 0x88B7: "ecp-draft"}.get(et, "other")
+
+
+def _id_text(tlv: Any) -> str:
+    from .lldp.tlv import ChassisIdTlv
+    from .pcapjson import id_text
+
+    return id_text(tlv.subtype, tlv.value, 4 if isinstance(tlv, ChassisIdTlv) else 3)
+
+
+def _expires(port: AnyPort) -> float | None:
+    """Seconds until the stored neighbour information ages out (rxTTL)."""
+    nb = getattr(port.evb.agent, "_neighbor", None)
+    if nb is None:
+        return None
+    return max(0.0, round(float(nb.expires_us) / 1e6 - asyncio.get_running_loop().time(), 1))
+
+
+def _evb_json(tlv: Any) -> dict[str, Any]:
+    from .pcapjson import evb_json
+
+    return evb_json(tlv)

@@ -1,0 +1,471 @@
+"""``qbg station``: the hypervisor agent.
+
+Registers each VM's VSI (MAC/VLAN and VSI type) with the adjacent bridge through VDP, from the
+configuration file and from the control API, keeps them alive, and reports every state change.
+
+Desired state vs. protocol state: the daemon keeps the VSIs it was asked for (``desired``) and
+lets the core's per-VSI machines (:class:`~qbg.vdp.station.VdpStation`) run the protocol.  A VSI
+from the configuration that ended without the bridge refusing it (response-wait timeout, ECP
+gave up, link trouble) is requested again after ``RETRY_S``; a VSI the bridge refused or
+withdrew stays ended until asked again.  The desired set is persisted, so a restarted station
+re-announces every VSI at once: its requests reach the bridge as keep-alives of known VSIs
+(vdp.md §11.2 "known VSI, same mode"), well inside the bridge's supervision time, and nothing is
+dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from qbg.config import FILTER_FORMATS, HINTS, VSIID_FORMATS, StationConfig, VsiConfig
+from qbg.control import ControlError
+from qbg.daemon import AgentDaemon, Handler, Interface, evb_config, port_options, random_seq
+from qbg.evb.negotiation import EvbRole
+from qbg.lldp.errors import EncodeError, LocalError
+from qbg.lldp.events import Event
+from qbg.lldp.frame import mac_str
+from qbg.vdp.events import (
+    DeassocReason,
+    VsiAssociated,
+    VsiDeassociated,
+    VsiKeepaliveRefused,
+    VsiPreassociated,
+    VsiRefused,
+)
+from qbg.vdp.filters import FilterEntry
+from qbg.vdp.port import StationPort
+from qbg.vdp.tlv import VsiKey, VsiTlv
+from qbg.vdp.vsiid import mgrid_text, parse_mgrid, parse_vsiid, vsiid_text
+
+__all__ = ["StationDaemon", "main"]
+
+log = logging.getLogger("qbg.station")
+
+RETRY_S = 5.0
+MODES = {"preassoc": 1, "preassoc-rr": 2, "assoc": 3, "deassoc": 4}
+MODE_NAMES = {v: k for k, v in MODES.items()}
+HINT_BITS = {"none": 0x00, "to": 0x10, "from": 0x20}
+FORMAT_NAMES = {v: k for k, v in FILTER_FORMATS.items()}
+VSIID_NAMES = {v: k for k, v in VSIID_FORMATS.items()}
+
+
+@dataclass
+class StationVsi:
+    """One VSI the station was asked to register."""
+
+    interface: str
+    mgrid: bytes
+    tlv: VsiTlv  # requested mode and hint bits
+    name: str | None = None
+    source: str = "api"  # "config" or "api"
+    confirmed: str | None = None  # last confirmed mode name
+    filters: tuple[FilterEntry, ...] = ()  # as confirmed by the bridge
+    last_status: int | None = None
+    ended: str | None = None  # why it ended, while not active
+    waiters: list[asyncio.Future[dict[str, Any]]] = field(default_factory=list)
+
+    @property
+    def key(self) -> VsiKey:
+        return self.tlv.key(self.mgrid)
+
+
+def vsi_from_config(v: VsiConfig) -> tuple[bytes, VsiTlv]:
+    filters = tuple(
+        FilterEntry(
+            ps=f.ps,
+            pcp=f.pcp,
+            vid=f.vid,
+            mac=None if f.mac is None else bytes.fromhex(f.mac.replace(":", "")),
+            group_id=f.group_id,
+        )
+        for f in v.filters
+    )
+    tlv = VsiTlv(
+        mode=MODES[v.mode],
+        status=HINT_BITS[v.hints],
+        type_id=v.type_id,
+        type_version=v.type_version,
+        vsiid_format=VSIID_FORMATS[v.vsiid_format],
+        vsiid=v.vsiid_bytes,
+        filter_format=FILTER_FORMATS[v.filter_format],
+        filters=filters,
+    )
+    return v.manager_id_bytes, tlv
+
+
+def _arg(args: dict[str, Any], name: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
+    if name not in args or args[name] is None:
+        if default is ...:
+            raise ControlError("bad_args", f"{name} is required")
+        return default
+    value = args[name]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ControlError("bad_args", f"{name}: wrong type {type(value).__name__}")
+    return value
+
+
+def filters_from_args(fmt: int, raw: Any) -> tuple[FilterEntry, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise ControlError("bad_args", "filters must be a non-empty list")
+    out = []
+    for i, f in enumerate(raw):
+        if not isinstance(f, dict):
+            raise ControlError("bad_args", f"filters[{i}] must be an object")
+        unknown = set(f) - {"vid", "ps", "pcp", "mac", "group_id"}
+        if unknown:
+            raise ControlError("bad_args", f"filters[{i}]: unknown keys {sorted(unknown)}")
+        try:
+            mac = f.get("mac")
+            entry = FilterEntry(
+                ps=bool(f.get("ps", False)),
+                pcp=int(f.get("pcp", 0)),
+                vid=int(f.get("vid", 0)),
+                mac=None if mac is None else bytes.fromhex(str(mac).replace(":", "")),
+                group_id=None if f.get("group_id") is None else int(f["group_id"]),
+            )
+        except (ValueError, TypeError, EncodeError) as err:
+            raise ControlError("bad_args", f"filters[{i}]: {err}") from err
+        needs_mac, needs_gid = fmt in (2, 4), fmt in (3, 4)
+        if needs_mac != (entry.mac is not None) or needs_gid != (entry.group_id is not None):
+            raise ControlError(
+                "bad_args", f"filters[{i}] does not match filter format {FORMAT_NAMES[fmt]}"
+            )
+        out.append(entry)
+    return tuple(out)
+
+
+def vsi_json(v: StationVsi, state: str | None) -> dict[str, Any]:
+    t = v.tlv
+    filters = v.filters or t.filters
+    hints = {0: "none", 0x10: "to", 0x20: "from"}.get(t.status & 0x30, "none")
+    return {
+        "interface": v.interface,
+        "name": v.name,
+        "source": v.source,
+        "manager_id": mgrid_text(v.mgrid),
+        "type_id": t.type_id,
+        "type_version": t.type_version,
+        "vsiid_format": VSIID_NAMES.get(int(t.vsiid_format), str(int(t.vsiid_format))),
+        "vsiid": vsiid_text(int(t.vsiid_format), t.vsiid),
+        "filter_format": FORMAT_NAMES.get(int(t.filter_format), str(int(t.filter_format))),
+        "filters": [
+            {
+                "vid": f.vid,
+                "ps": f.ps,
+                "pcp": f.pcp,
+                **({"mac": mac_str(f.mac)} if f.mac is not None else {}),
+                **({"group_id": f.group_id} if f.group_id is not None else {}),
+            }
+            for f in filters
+        ],
+        "state": state or "ENDED",
+        "requested_mode": MODE_NAMES.get(int(t.mode), str(int(t.mode))),
+        "confirmed_mode": v.confirmed,
+        "hints": hints,
+        "last_status": v.last_status,
+        "ended": v.ended,
+    }
+
+
+class StationDaemon(AgentDaemon):
+    role = "station"
+    config: StationConfig
+
+    def __init__(self, config: StationConfig) -> None:
+        super().__init__(config)
+        self.vsis: dict[tuple[str, VsiKey], StationVsi] = {}
+        for iface in config.interfaces:
+            for vc in iface.vsis:
+                mgrid, tlv = vsi_from_config(vc)
+                v = StationVsi(iface.name, mgrid, tlv, name=vc.name, source="config")
+                self.vsis[(iface.name, v.key)] = v
+
+    # --- ports and events -----------------------------------------------------------------------
+
+    def make_port(self, iface: Interface, mac: bytes) -> StationPort:
+        cfg = iface.config
+        if cfg.variant == "draft":
+            raise LocalError("EOPNOTSUPP", "draft 0.2 VDP is not yet run by the daemon")
+        return StationPort(
+            iface.name,
+            mac,
+            evb_config(cfg, EvbRole.STATION),
+            port_options(cfg),
+            initial_seq=random_seq(),
+            rng=random_seq,
+        )
+
+    def on_link_up(self, iface: Interface) -> None:
+        """Announce every desired VSI of this interface (start-up, restart, link up)."""
+        self._announce(iface, [v for v in self.vsis.values() if v.interface == iface.name])
+
+    def _announce(self, iface: Interface, vsis: list[StationVsi]) -> None:
+        port = iface.port
+        if not isinstance(port, StationPort) or iface.pump is None or not vsis:
+            return
+        pending = [v for v in vsis if v.key not in port.vdp]
+        if not pending:
+            return
+        now = iface.pump.now()
+        out, errors = port.commands([(v.mgrid, v.tlv) for v in pending], now)
+        iface.pump.emit(out)
+        for v, err in zip(pending, errors, strict=True):
+            if err is not None:
+                v.ended = f"refused locally: {err.code}"
+                log.error("%s: VSI %s not requested: %s", iface.name, v.name or "", err)
+            else:
+                v.ended = None
+        log.info("%s: announced %d VSI(s)", iface.name, len(pending) - sum(map(bool, errors)))
+
+    def on_port_event(self, iface: Interface, event: Event) -> None:
+        if isinstance(event, VsiAssociated | VsiPreassociated):
+            v = self.vsis.get((iface.name, event.key))
+            if v is None:
+                return
+            v.confirmed = (
+                "assoc"
+                if isinstance(event, VsiAssociated)
+                else ("preassoc-rr" if event.rr else "preassoc")
+            )
+            v.filters, v.last_status, v.ended = event.filters, 0x40, None
+            log.info("%s: VSI %s %s", iface.name, self._label(v), v.confirmed)
+            self._wake(v, None)
+            self.save_soon()
+        elif isinstance(event, VsiRefused):
+            v = self.vsis.get((iface.name, event.key))
+            if v is not None:
+                v.last_status = 0x40 | (0x20 if event.keep else 0) | (0x10 if event.hard else 0)
+                v.last_status |= event.code
+                data = {"status": v.last_status, "error": event.code, "keep": event.keep}
+                data["hard"] = event.hard
+                log.warning("%s: VSI %s refused (code %d)", iface.name, self._label(v), event.code)
+                self._wake(v, ControlError("refused", "the bridge refused the request", data))
+        elif isinstance(event, VsiKeepaliveRefused):
+            v = self.vsis.get((iface.name, event.key))
+            if v is not None:
+                log.warning(
+                    "%s: keep-alive of %s refused (code %d)", iface.name, self._label(v), event.code
+                )
+        elif isinstance(event, VsiDeassociated):
+            self._ended(iface, event)
+
+    def _ended(self, iface: Interface, event: VsiDeassociated) -> None:
+        v = self.vsis.get((iface.name, event.key))
+        if v is None:
+            return
+        reason = event.reason
+        v.confirmed = None
+        v.ended = reason.value
+        if reason is DeassocReason.STATION and int(v.tlv.mode) == 4:
+            log.info("%s: VSI %s de-associated", iface.name, self._label(v))
+            del self.vsis[(iface.name, event.key)]
+            self._wake(v, None)
+        elif reason in (DeassocReason.TIMEOUT, DeassocReason.TX_REFUSED):
+            log.warning(
+                "%s: VSI %s: no answer from the bridge (%s)",
+                iface.name,
+                self._label(v),
+                reason.value,
+            )
+            self._wake(v, ControlError("timeout", "the bridge did not answer in time"))
+            if v.source == "config" and self.loop is not None:
+                self.loop.call_later(RETRY_S, self._retry, iface, v)
+        else:
+            log.warning(
+                "%s: VSI %s ended: %s (code %d)",
+                iface.name,
+                self._label(v),
+                reason.value,
+                event.code,
+            )
+            if v.waiters:
+                self._wake(
+                    v,
+                    ControlError(
+                        "refused",
+                        f"VSI ended: {reason.value}",
+                        {"status": v.last_status, "error": event.code},
+                    ),
+                )
+        self.save_soon()
+
+    def _retry(self, iface: Interface, v: StationVsi) -> None:
+        if self.vsis.get((iface.name, v.key)) is v and v.ended and iface.oper_up:
+            self._announce(iface, [v])
+
+    @staticmethod
+    def _label(v: StationVsi) -> str:
+        return v.name or vsiid_text(int(v.tlv.vsiid_format), v.tlv.vsiid)
+
+    @staticmethod
+    def _wake(v: StationVsi, err: ControlError | None) -> None:
+        waiters, v.waiters = v.waiters, []
+        for fut in waiters:
+            if not fut.done():
+                if err is None:
+                    fut.set_result({})
+                else:
+                    fut.set_exception(err)
+
+    # --- persistence ----------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "vsis": [
+                {
+                    "interface": v.interface,
+                    "name": v.name,
+                    "mgrid": v.mgrid.hex(),
+                    "tlv": v.tlv.encode().hex(),
+                }
+                for v in self.vsis.values()
+                if v.source == "api" and int(v.tlv.mode) != 4
+            ]
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        for item in state.get("vsis", ()):
+            try:
+                tlv = VsiTlv.decode(bytes.fromhex(item["tlv"]))
+                mgrid = bytes.fromhex(item["mgrid"])
+                iface = str(item["interface"])
+            except Exception as err:  # a damaged entry: skip it, keep the rest
+                log.error("state: skipping a VSI record: %s", err)
+                continue
+            if iface in self.interfaces:
+                v = StationVsi(iface, mgrid, tlv, name=item.get("name"), source="api")
+                self.vsis.setdefault((iface, v.key), v)
+
+    # --- control --------------------------------------------------------------------------------
+
+    def handlers(self) -> dict[str, Handler]:
+        h = super().handlers()
+        h["vsi.list"] = self.h_vsi_list
+        for mode in ("preassoc", "preassoc-rr", "assoc", "deassoc"):
+            h["vsi." + mode.replace("-", "_")] = self._mode_handler(mode)
+        return h
+
+    def _state_of(self, v: StationVsi) -> str | None:
+        iface = self.interfaces.get(v.interface)
+        port = iface.port if iface else None
+        if not isinstance(port, StationPort):
+            return None
+        st = port.vdp.state(v.key)
+        return None if st is None else st.name
+
+    def vsi_counts(self, iface: Interface) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for v in self.vsis.values():
+            if v.interface == iface.name:
+                s = self._state_of(v) or "ENDED"
+                counts[s] = counts.get(s, 0) + 1
+        return counts
+
+    async def h_vsi_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        only = self.iface_arg(args, required=False)
+        want = _arg(args, "state", str, None)
+        rows = []
+        for v in self.vsis.values():
+            if only is not None and v.interface != only.name:
+                continue
+            row = vsi_json(v, self._state_of(v))
+            if want is None or row["state"] == want:
+                rows.append(row)
+        return {"vsis": rows}
+
+    def _mode_handler(self, mode: str) -> Handler:
+        async def handler(args: dict[str, Any]) -> dict[str, Any]:
+            return await self.vsi_request(mode, args)
+
+        return handler
+
+    def _find(self, iface: Interface, args: dict[str, Any]) -> StationVsi | None:
+        vsiid = _arg(args, "vsiid", str)
+        for v in self.vsis.values():
+            if v.interface != iface.name:
+                continue
+            if vsiid_text(int(v.tlv.vsiid_format), v.tlv.vsiid) == vsiid.lower() or v.name == vsiid:
+                return v
+        return None
+
+    def _tlv_from_args(self, mode: str, args: dict[str, Any]) -> tuple[bytes, VsiTlv]:
+        try:
+            mgrid = parse_mgrid(str(_arg(args, "manager_id", (str, int))))
+            vfmt_name = _arg(args, "vsiid_format", str, "uuid")
+            if vfmt_name not in VSIID_FORMATS:
+                raise ControlError("bad_args", f"vsiid_format must be one of {list(VSIID_FORMATS)}")
+            vfmt = VSIID_FORMATS[vfmt_name]
+            vsiid = parse_vsiid(vfmt, _arg(args, "vsiid", str))
+            ffmt_name = _arg(args, "filter_format", str, "mac-vid")
+            if ffmt_name not in FILTER_FORMATS:
+                raise ControlError(
+                    "bad_args", f"filter_format must be one of {list(FILTER_FORMATS)}"
+                )
+            ffmt = FILTER_FORMATS[ffmt_name]
+            hints = _arg(args, "hints", str, "none")
+            if hints not in HINTS:
+                raise ControlError("bad_args", f"hints must be one of {list(HINTS)}")
+            tlv = VsiTlv(
+                mode=MODES[mode],
+                status=HINT_BITS[hints],
+                type_id=_arg(args, "type_id", int),
+                type_version=_arg(args, "type_version", int),
+                vsiid_format=vfmt,
+                vsiid=vsiid,
+                filter_format=ffmt,
+                filters=filters_from_args(ffmt, args.get("filters")),
+            )
+        except (EncodeError, ValueError) as err:
+            raise ControlError("bad_args", str(err)) from err
+        return mgrid, tlv
+
+    async def vsi_request(self, mode: str, args: dict[str, Any]) -> dict[str, Any]:
+        iface = self.iface_arg(args)
+        assert iface is not None
+        port = self.port_of(iface)
+        assert isinstance(port, StationPort)
+        wait = _arg(args, "wait", bool, True)
+        name = _arg(args, "name", str, None)
+        existing = self._find(iface, args) if "vsiid" in args else None
+        if mode == "deassoc" and existing is not None and "filters" not in args:
+            mgrid, tlv = existing.mgrid, existing.tlv
+        else:
+            mgrid, tlv = self._tlv_from_args(mode, args)
+        tlv = dataclasses.replace(tlv, mode=MODES[mode])
+        if not iface.oper_up or iface.pump is None:
+            raise ControlError("ENODEV", f"{iface.name}: link is down")
+        key = tlv.key(mgrid)
+        v = self.vsis.get((iface.name, key))
+        out = port.command(mgrid, tlv, iface.pump.now())  # LocalError → its code
+        if v is None:
+            v = StationVsi(iface.name, mgrid, tlv, name=name, source="api")
+            self.vsis[(iface.name, key)] = v
+        else:
+            v.tlv = dataclasses.replace(v.tlv, mode=tlv.mode)
+        v.ended = None
+        fut: asyncio.Future[dict[str, Any]] | None = None
+        if wait:
+            fut = asyncio.get_running_loop().create_future()
+            v.waiters.append(fut)
+        iface.pump.emit(out)
+        self.save_soon()
+        if fut is not None:
+            timeout = port.vdp.resp_wait_us / 1e6 + 5.0
+            try:
+                await asyncio.wait_for(fut, timeout)
+            except TimeoutError as err:
+                raise ControlError("timeout", "no answer within the response wait") from err
+        return {"vsi": vsi_json(v, self._state_of(v))}
+
+
+def main(config_path: str) -> int:
+    from qbg.config import load_station_config
+    from qbg.metrics import setup_logging
+
+    cfg = load_station_config(config_path)
+    setup_logging(cfg.daemon.log_format, cfg.daemon.log_level)
+    return asyncio.run(StationDaemon(cfg).run())
