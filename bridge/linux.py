@@ -364,8 +364,9 @@ class LinuxBridge:
         rec = FdbRecord(port, mac, vid)
         if rec not in self.records.fdb:
             return Change.UNCHANGED
+        removed = self._fdb_delete(rec)  # raises (record kept) if the kernel refuses
         self.records.fdb.discard(rec)
-        return Change.REMOVED if self._fdb_delete(rec) else Change.UNCHANGED
+        return Change.REMOVED if removed else Change.UNCHANGED
 
     def _fdb_present(self, rec: FdbRecord) -> bool:
         return any(e.static and e.port == rec.port for e in self._find(rec.mac, rec.vid))
@@ -373,14 +374,21 @@ class LinuxBridge:
     def _fdb_write(self, rec: FdbRecord) -> bool:
         with self._ipr() as ipr:
             kw: dict[str, Any] = {"vlan": rec.vid} if rec.vid is not None else {}
-            ipr.fdb(
-                "replace",
-                ifindex=self._port_index(ipr, rec.port),
-                lladdr=rec.mac,
-                flags=NTF_MASTER,
-                state=STATIC,
-                **kw,
-            )
+            try:
+                ipr.fdb(
+                    "replace",
+                    ifindex=self._port_index(ipr, rec.port),
+                    lladdr=rec.mac,
+                    flags=NTF_MASTER,
+                    state=STATIC,
+                    **kw,
+                )
+            except NetlinkError as exc:
+                if exc.code == errno.EINVAL and rec.vid is not None:
+                    raise BridgeError(
+                        "EINVAL", f"VLAN {rec.vid} is not on {rec.port} (vlan_add it first)"
+                    ) from exc
+                raise
         return True
 
     def _fdb_delete(self, rec: FdbRecord) -> bool:
@@ -397,6 +405,12 @@ class LinuxBridge:
                     **kw,
                 )
             except NetlinkError as exc:
+                if exc.code == errno.EINVAL and rec.vid is not None:
+                    # the kernel keeps static entries of a VLAN removed from the port, and
+                    # refuses to delete them until the VLAN is back ("unconfigured vlan")
+                    raise BridgeError(
+                        "EINVAL", f"VLAN {rec.vid} is no longer on {rec.port}: entry kept"
+                    ) from exc
                 if exc.code != errno.ENOENT:
                     raise
                 return False
@@ -455,8 +469,13 @@ class LinuxBridge:
         del self.records.vlans[key]
         if vid not in self.port_vlans(port):
             return Change.UNCHANGED
-        with self._ipr() as ipr:
-            ipr.vlan_filter("del", index=self._port_index(ipr, port), vlan_info={"vid": vid})
+        # Our static entries on this VID go first: the kernel would keep them after the VLAN
+        # is gone and then refuse to delete them (EINVAL, "unconfigured vlan").
+        for rec in sorted(self.records.fdb, key=_fdb_sort):
+            if rec.port == port and rec.vid == vid:
+                self._fdb_delete(rec)
+                self.records.fdb.discard(rec)
+        self._vlan_write("del", port, vid)
         return Change.REMOVED
 
     # -- isolation (nftables) ------------------------------------------------------------------
@@ -545,20 +564,21 @@ class LinuxBridge:
                 f"hairpin {port}", lambda p=port: self._write_hairpin(p, True)
             ):
                 rep.added.append(f"hairpin {port}")
-        for rec in sorted(new.fdb, key=_fdb_sort):
-            item = f"fdb {rec.mac} vid {rec.vid} {rec.port}"
-            if rec.vid is not None and not self.vlan_filtering:
-                rep.failed.append((item, Change.UNSUPPORTED.value))
-            elif attempt(item, lambda r=rec: not self._fdb_present(r)) and attempt(
-                item, lambda r=rec: self._fdb_write(r)
-            ):
-                rep.added.append(item)
+        # VLANs first: the kernel refuses an FDB entry for a VID the port lacks
         for port, vid in sorted(new.vlans):
             item = f"vlan {vid} {port}"
             if not self.vlan_filtering:
                 rep.failed.append((item, Change.UNSUPPORTED.value))
             elif attempt(item, lambda p=port, v=vid: v not in self.port_vlans(p)) and attempt(
                 item, lambda p=port, v=vid: self._vlan_write("add", p, v)
+            ):
+                rep.added.append(item)
+        for rec in sorted(new.fdb, key=_fdb_sort):
+            item = f"fdb {rec.mac} vid {rec.vid} {rec.port}"
+            if rec.vid is not None and not self.vlan_filtering:
+                rep.failed.append((item, Change.UNSUPPORTED.value))
+            elif attempt(item, lambda r=rec: not self._fdb_present(r)) and attempt(
+                item, lambda r=rec: self._fdb_write(r)
             ):
                 rep.added.append(item)
 

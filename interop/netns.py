@@ -252,13 +252,19 @@ class Topology:
         ports: Sequence[str] = (),
         stp: bool = False,
         forward_delay_cs: int = 200,
+        vlan_filtering: bool = False,
         up: bool = True,
     ) -> None:
-        """A Linux bridge in ``ns`` (STP off by default, the kernel default) with ``ports``."""
+        """A Linux bridge in ``ns`` (STP off by default, the kernel default) with ``ports``.
+
+        ``vlan_filtering`` makes it VLAN-aware (needs ``CONFIG_BRIDGE_VLAN_FILTERING``); each
+        port then starts with only the default VLAN 1 (PVID, egress untagged)."""
         self._check(ns)
         args = ["link", "add", "name", name, "type", "bridge", "stp_state", "1" if stp else "0"]
         if stp:
             args += ["forward_delay", str(forward_delay_cs)]
+        if vlan_filtering:
+            args += ["vlan_filtering", "1"]
         ns.ip(*args)
         for port in ports:
             ns.ip("link", "set", "dev", port, "master", name)
