@@ -1007,7 +1007,7 @@ class Demo:
             "pids": [d.proc.pid for d in self.daemons if d.proc and d.proc.poll() is None],
         }
         (self.work / "testbed.json").write_text(json.dumps(state, indent=1))
-        qbg = f"{sys.executable} -m qbg.cli"
+        qbg = _qbg_command()
         r = self.rep
         r.line()
         r.line(r._c("1", "The testbed is still up (--keep). Explore it:"))
@@ -1040,6 +1040,12 @@ class Demo:
             shutil.rmtree(self.work, ignore_errors=True)
         elif self.work is not None:
             self.rep.line(f"logs kept in {self.work}")
+
+
+def _qbg_command() -> str:
+    """How to call this qbg: the venv's ``qbg`` script next to the interpreter, if there."""
+    script = Path(sys.executable).parent / "qbg"
+    return str(script) if script.exists() else f"{sys.executable} -m qbg.cli"
 
 
 def _detach(topo: Topology | None) -> None:
