@@ -8,10 +8,14 @@ package, with the same checkout and venv shared over 9p.  Where the host kernel 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
+import shutil
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,13 +29,22 @@ VLAN_MARK = re.compile(r"pytest\.mark\.vlan\b")
 
 
 @pytest.fixture(scope="module")
-def guest() -> GuestKernel:
+def guest() -> Iterator[GuestKernel]:
     if os.geteuid() != 0:
         pytest.fail("the QEMU VLAN harness needs root (CI runs as root)")
     reason = available()
     if reason:
         pytest.fail(f"QEMU harness unavailable: {reason}")
-    return GuestKernel.prepare(ROOT / "build" / "vm")
+    base = GuestKernel.prepare(ROOT / "build" / "vm")
+    # A private work directory per session: run() recreates <workdir>/out (the guest's result
+    # share), which concurrent runs from the same checkout would otherwise clobber.  It must
+    # not be under /tmp (tmpfs in the guest, mounted over the share).
+    private = Path(tempfile.mkdtemp(prefix="run-", dir=base.workdir))
+    (private / "root").symlink_to("../root")  # the unpacked kernel modules
+    try:
+        yield dataclasses.replace(base, workdir=private)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
 
 
 def test_guest_kernel_has_vlans(guest: GuestKernel) -> None:
