@@ -161,7 +161,7 @@ class AgentDaemon:
     async def run(self) -> int:
         self.loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            self.loop.add_signal_handler(sig, self.stop)
+            self.loop.add_signal_handler(sig, self._on_signal, sig)
         try:
             state = self.store.load()
         except Exception as err:  # StateCorrupt: refuse to start on unreadable state
@@ -199,6 +199,10 @@ class AgentDaemon:
         await self._stop.wait()
         await self._shutdown()
         return self.exit_code
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        log.info("received %s", sig.name)
+        self.stop()
 
     def stop(self) -> None:
         self._stop.set()

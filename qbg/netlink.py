@@ -36,7 +36,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyroute2 import AsyncIPRoute, IPRoute, NetlinkError
+from pyroute2 import config as _pyroute2_config
 from pyroute2.netlink.rtnl import RTMGRP_LINK
+
+# pyroute2 forks a helper process for every namespaced netlink socket.  A forked child of an
+# asyncio program shares the loop's signal wake-up fd: when pyroute2 stops the helper with
+# SIGTERM, Python's C-level handler in the child writes to that fd and the *parent's* loop
+# believes it received SIGTERM.  Resetting the helper's SIGTERM to the default action avoids it.
+_pyroute2_config.disable_mp_signal = True
 
 __all__ = [
     "KernelCaps",

@@ -263,6 +263,7 @@ class StationDaemon(AgentDaemon):
         if reason is DeassocReason.STATION and int(v.tlv.mode) == 4:
             log.info("%s: VSI %s de-associated", iface.name, self._label(v))
             del self.vsis[(iface.name, event.key)]
+            self.save_now()
             self._wake(v, None)
         elif reason in (DeassocReason.TIMEOUT, DeassocReason.TX_REFUSED):
             log.warning(
@@ -451,8 +452,10 @@ class StationDaemon(AgentDaemon):
         if wait:
             fut = asyncio.get_running_loop().create_future()
             v.waiters.append(fut)
+        # The desired set changed: persist it before anything goes on the wire, so a SIGKILL
+        # right after this request cannot lose the VSI.
+        self.save_now()
         iface.pump.emit(out)
-        self.save_soon()
         if fut is not None:
             timeout = port.vdp.resp_wait_us / 1e6 + 5.0
             try:

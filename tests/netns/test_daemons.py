@@ -1,0 +1,170 @@
+"""The station and bridge daemons in network namespaces: association programs the Linux bridge,
+de-association removes exactly that, restarts lose nothing, bad input changes nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from qbg.interop.netns import Netns
+from qbg.interop.testbed import Testbed
+
+pytestmark = pytest.mark.netns
+
+MAC1, MAC2 = "02:aa:00:00:00:01", "02:aa:00:00:00:02"
+UUID2 = "00000000-0000-4000-8000-000000000002"
+
+
+def _assoc_args(n: int, vid: int = 100) -> list[str]:
+    return [
+        "vsi", "assoc", "-i", "uplink", "--mgrid", "pkmgr", "--type-id", "5",
+        "--type-version", "4", "--vsiid", f"00000000-0000-4000-8000-{n:012d}",
+        "--filter", f"{vid}-02:aa:00:00:00:{n:02x}",
+    ]  # fmt: skip
+
+
+@pytest.fixture
+def tb() -> Testbed:
+    with Testbed(hypervisors=2) as bed:
+        yield bed
+
+
+def test_association_programs_and_deassociation_removes(tb: Testbed) -> None:
+    tb.start_bridge()
+    tb.start_station(0, vsis=[tb.vsi(1)])
+    tb.wait_for(lambda: tb.fdb_macs() == {MAC1}, what="static FDB entry of vm1")
+    tb.wait_for(lambda: tb.hairpin(0), what="hairpin on swp1")
+    assert not tb.hairpin(1), "no hairpin on a port without an EVB station"
+    tb.wait_for(
+        lambda: tb.ctl("station0", "status")["interfaces"][0]["evb"].get("rr"),
+        what="station sees reflective relay granted",
+    )
+    evb = tb.ctl("station0", "status")["interfaces"][0]["evb"]
+    assert evb["state"] == "negotiated" and (evb["r"], evb["rte"], evb["rka"]) == (3, 8, 20)
+    # a second VSI through the control API, waiting for the bridge's answer
+    res = tb.ctl("station0", *_assoc_args(2))
+    assert res["vsi"]["state"] == "WAIT_SYSCMD_2" or res["vsi"]["confirmed_mode"] == "assoc"
+    tb.wait_for(lambda: tb.fdb_macs() == {MAC1, MAC2}, what="FDB entry of VSI 2")
+    bridge_vsis = tb.ctl("bridge", "vsi", "list")["vsis"]
+    assert {v["vsiid"] for v in bridge_vsis} == {
+        "00000000-0000-4000-8000-000000000001",
+        UUID2,
+    }
+    # station de-associates VSI 2: exactly its entry goes
+    tb.ctl("station0", "vsi", "deassoc", "-i", "uplink", "--vsiid", UUID2)
+    tb.wait_for(lambda: tb.fdb_macs() == {MAC1}, what="FDB entry of VSI 2 removed")
+    # bridge-initiated de-associate of VSI 1: the station sees it end
+    tb.ctl(
+        "bridge", "vsi", "deassoc", "-i", "swp1", "--vsiid", "00000000-0000-4000-8000-000000000001"
+    )
+    tb.wait_for(lambda: tb.fdb_macs() == set(), what="all FDB entries removed")
+    vsis = tb.ctl("station0", "vsi", "list")["vsis"]
+    assert [v["state"] for v in vsis if v["name"] == "vm1"] == ["ENDED"]
+
+
+def test_frames_from_one_hypervisor_never_reach_another(tb: Testbed) -> None:
+    tb.start_bridge()
+    capture = tb.hosts[1].spawn(
+        "tcpdump", "-i", "uplink", "-nn", "-U", "-w", str(tb.dir / "hv1.pcap"),
+        "ether proto 0x8940 or ether proto 0x88cc",
+    )  # fmt: skip
+    try:
+        time.sleep(1.0)
+        tb.start_station(0, vsis=[tb.vsi(1)])
+        tb.wait_for(lambda: tb.fdb_macs() == {MAC1}, what="association on swp1")
+        time.sleep(1.0)
+    finally:
+        tb.hosts[1].stop(capture)
+    from qbg.pcapfile import read_pcap
+
+    seen = [r.data[6:12].hex(":") for r in read_pcap(str(tb.dir / "hv1.pcap"))]
+    # hv1 may hear the bridge agent on its own port (swp2), never hv0's station (5a:01)
+    assert "02:00:00:00:5a:01" not in seen
+    assert all(src == "02:00:00:00:b0:02" for src in seen), seen
+
+
+def test_station_restart_loses_nothing_at_the_bridge(tb: Testbed) -> None:
+    tb.start_bridge()
+    st = tb.start_station(0, vsis=[tb.vsi(1)])
+    tb.wait_for(lambda: tb.fdb_macs() == {MAC1}, what="association")
+    tb.ctl("station0", *_assoc_args(2))  # an API VSI: must survive through the state file
+    tb.wait_for(lambda: tb.fdb_macs() == {MAC1, MAC2}, what="second association")
+    tb.stop(st, kill=True)
+    tb.start_station(0, vsis=[tb.vsi(1)])
+    # the bridge never dropped them, and the restarted station knows both again
+    assert tb.fdb_macs() == {MAC1, MAC2}
+    tb.wait_for(
+        lambda: (
+            sorted(v["confirmed_mode"] or "" for v in tb.ctl("station0", "vsi", "list")["vsis"])
+            == ["assoc", "assoc"]
+        ),
+        what="both VSIs confirmed after restart",
+    )
+    assert len(tb.ctl("bridge", "vsi", "list")["vsis"]) == 2
+
+
+def test_bridge_restart_reconciles_kernel_state(tb: Testbed) -> None:
+    br = tb.start_bridge()
+    tb.start_station(0, vsis=[tb.vsi(1), tb.vsi(2)])
+    tb.wait_for(lambda: tb.fdb_macs() == {MAC1, MAC2}, what="associations")
+    tb.stop(br, kill=True)
+    # while the agent is dead: one of its entries vanishes, and an operator adds one of their own
+    tb.switch.run("bridge", "fdb", "del", MAC2, "dev", "swp1", "master")
+    tb.switch.run("bridge", "fdb", "add", "02:bb:00:00:00:99", "dev", "swp2", "master", "static")
+    tb.start_bridge()
+    tb.wait_for(lambda: tb.fdb_macs() == {MAC1, MAC2, "02:bb:00:00:00:99"}, what="reconciled FDB")
+    assert len(tb.ctl("bridge", "vsi", "list")["vsis"]) == 2
+    tb.wait_for(lambda: tb.hairpin(0), what="hairpin back on")
+
+
+def test_garbage_frames_are_counted_and_change_nothing(tb: Testbed) -> None:
+    tb.start_bridge()
+    tb.start_station(0, vsis=[tb.vsi(1)])
+    tb.wait_for(lambda: tb.fdb_macs() == {MAC1}, what="association")
+    before = tb.ctl("bridge", "vsi", "list")["vsis"]
+    # a third party on the station side sends malformed LLDP and ECP frames
+    junk = Netns(tb.hosts[0].name)
+    script = (
+        "import socket,os\n"
+        "s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\n"
+        "s.bind(('uplink',0))\n"
+        "dst=bytes.fromhex('0180c2000000'); src=bytes.fromhex('02deadbeef01')\n"
+        "for i in range(200):\n"
+        "    et=b'\\x88\\xcc' if i%2 else b'\\x89\\x40'\n"
+        "    s.send(dst+src+et+os.urandom(i%60+1))\n"
+    )
+    junk.run(sys.executable, "-c", script)
+    time.sleep(1.0)
+    status = tb.ctl("bridge", "status")
+    drops = status["interfaces"][0]["drops"]
+    assert sum(drops.values()) > 0, status
+    assert tb.daemons["bridge"].alive() and tb.daemons["station0"].alive()
+    assert tb.ctl("bridge", "vsi", "list")["vsis"] == before
+    assert tb.fdb_macs() == {MAC1}
+
+
+def test_bad_config_refused_with_file_and_line(tb: Testbed) -> None:
+    bad = tb.dir / "bad.yaml"
+    bad.write_text("role: station\ndaemon: {state_file: /tmp/x, control_socket: /tmp/y}\n"
+                   "interfaces:\n  - name: uplink\n    evb: {rte: fast}\n")  # fmt: skip
+    p = subprocess.run(
+        [sys.executable, "-m", "qbg.cli", "station", "-c", str(bad)], capture_output=True, text=True
+    )
+    assert p.returncode == 2
+    assert "bad.yaml:5" in p.stderr and "rte" in p.stderr
+
+
+def test_sigterm_sends_lldp_shutdown_and_exits_cleanly(tb: Testbed) -> None:
+    tb.start_bridge()
+    st = tb.start_station(0, vsis=[tb.vsi(1)])
+    tb.wait_for(lambda: tb.fdb_macs() == {MAC1}, what="association")
+    assert st.proc is not None
+    os.kill(st.proc.pid, signal.SIGTERM)
+    assert st.proc.wait(10) == 0
+    # the bridge forgets the station's EVB TLV at once (TTL 0) and turns hairpin off
+    tb.wait_for(lambda: not tb.hairpin(0), timeout=5, what="hairpin off after shutdown PDU")
