@@ -10,11 +10,19 @@ must be reflected by the adjacent bridge (hairpin = reflective relay, which VDP/
 The uplink must not itself be a bridge port (EBUSY).  802.1Q sub-interfaces need
 ``CONFIG_VLAN_8021Q``: without it a VID request raises :class:`VepaError` ``ENOTSUP`` (errno 95)
 (probe first with :func:`qbg.netlink.probe_kernel_caps`).
+
+Several ports may share one sub-interface (one VLAN, several VMs).  Deleting an 802.1Q device
+makes the kernel delete every macvlan/macvtap on it, so :func:`delete_vepa` removes a
+sub-interface we created (marked with :data:`VLAN_ALIAS`) only once no port sits on it any
+more -- whichever port goes last, and also when the others were moved into (named) VM
+namespaces.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +30,10 @@ from pyroute2 import IPRoute, NetlinkError
 
 from ..lldp.errors import QbgError
 
-__all__ = ["VepaError", "VepaPort", "create_vepa", "delete_vepa"]
+__all__ = ["VLAN_ALIAS", "VepaError", "VepaPort", "create_vepa", "delete_vepa"]
+
+VLAN_ALIAS = "qbg: 802.1Q sub-interface for VEPA ports"  # ifalias of the ones we create
+NETNS_DIR = "/run/netns"
 
 
 class VepaError(QbgError):
@@ -94,6 +105,8 @@ def create_vepa(
                     ) from exc
                 created_vlan = True
                 existing = _lookup(ipr, vlan_ifname)
+                assert existing is not None
+                ipr.link("set", index=existing, ifalias=VLAN_ALIAS)
             assert existing is not None
             low, lower_name = existing, vlan_ifname
         attrs: dict[str, Any] = {
@@ -138,16 +151,78 @@ def create_vepa(
     )
 
 
+def _uppers(ipr: Any, index: int) -> list[str]:
+    """Devices in ``ipr``'s namespace stacked on ``index`` of the same namespace."""
+    return [
+        str(m.get("IFLA_IFNAME"))
+        for m in ipr.link("dump")
+        if m.get("IFLA_LINK") == index and m.get("IFLA_LINK_NETNSID") is None
+    ]
+
+
+def _uppers_elsewhere(netns: str | None, index: int) -> list[str]:
+    """Devices in *other* named namespaces (and the current one) stacked on ``index`` of
+    ``netns``: a link there whose IFLA_LINK is ``index`` and whose IFLA_LINK_NETNSID is the id
+    that namespace gave ``netns``."""
+    own_path = os.path.join(NETNS_DIR, netns) if netns is not None else "/proc/self/ns/net"
+    fd = os.open(own_path, os.O_RDONLY)
+    try:
+        own = os.fstat(fd).st_ino
+        seen = {own}
+        names: list[str | None] = [None]
+        with contextlib.suppress(FileNotFoundError):
+            names += sorted(os.listdir(NETNS_DIR))
+        found = []
+        for name in names:
+            path = os.path.join(NETNS_DIR, name) if name is not None else "/proc/self/ns/net"
+            try:
+                ino = os.stat(path).st_ino
+            except OSError:
+                continue
+            if ino in seen:
+                continue
+            seen.add(ino)
+            try:
+                with IPRoute(netns=name, flags=0) as ipr:
+                    links = [
+                        m
+                        for m in ipr.link("dump")
+                        if m.get("IFLA_LINK") == index and m.get("IFLA_LINK_NETNSID") is not None
+                    ]
+                    if not links:
+                        continue
+                    nsid = (ipr.get_netnsid(fd=fd) or {}).get("nsid")
+                    found += [
+                        f"{name}:{m.get('IFLA_IFNAME')}"
+                        for m in links
+                        if m.get("IFLA_LINK_NETNSID") == nsid
+                    ]
+            except (NetlinkError, OSError):
+                continue  # a namespace that vanished meanwhile
+        return found
+    finally:
+        os.close(fd)
+
+
 def delete_vepa(port: VepaPort) -> None:
-    """Delete the port (wherever it lives) and the VLAN sub-interface if we created it.
-    Missing interfaces are not an error: deletion is idempotent."""
+    """Delete the port (wherever it lives) and the VLAN sub-interface if we created it and no
+    other port still sits on it.  Missing interfaces are not an error: deletion is idempotent."""
     where = port.target_netns if port.target_netns is not None else port.netns
     with IPRoute(netns=where, flags=0) as ipr:
         index = _lookup(ipr, port.ifname)
         if index is not None:
             ipr.link("del", index=index)
-    if port.created_vlan and port.vlan_ifname is not None:
-        with IPRoute(netns=port.netns, flags=0) as ipr:
-            index = _lookup(ipr, port.vlan_ifname)
-            if index is not None:
-                ipr.link("del", index=index)
+    if port.vlan_ifname is None:
+        return
+    with IPRoute(netns=port.netns, flags=0) as ipr:
+        index = _lookup(ipr, port.vlan_ifname)
+        if index is None:
+            return
+        alias = ipr.link("get", index=index)[0].get("IFLA_IFALIAS")
+        if not (port.created_vlan or alias == VLAN_ALIAS) or _uppers(ipr, index):
+            return  # not ours, or still carrying ports here
+    if _uppers_elsewhere(port.netns, index):
+        return  # ports moved into VM namespaces still use it
+    with IPRoute(netns=port.netns, flags=0) as ipr:
+        if _lookup(ipr, port.vlan_ifname) == index:
+            ipr.link("del", index=index)

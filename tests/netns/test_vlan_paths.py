@@ -143,7 +143,7 @@ def test_probe_reports_vlan_features() -> None:
 
 
 def test_create_vepa_on_a_vlan_subinterface(topo: Topology) -> None:
-    hv, sw = topo.netns("hv"), topo.netns("sw")
+    hv, sw, vm = topo.netns("hv"), topo.netns("sw"), topo.netns("vm")
     topo.veth(hv, "uplink", sw, "swp1")
     port = create_vepa("uplink", "mv1", netns=hv.name, vid=100, mac="02:00:00:00:64:01")
     assert port.vlan_ifname == "uplink.100" and port.created_vlan and port.vid == 100
@@ -152,15 +152,28 @@ def test_create_vepa_on_a_vlan_subinterface(topo: Topology) -> None:
     assert ",UP" in vlan
     mv = hv.ip("-d", "link", "show", "dev", "mv1")
     assert "mv1@uplink.100" in mv and "macvlan mode vepa" in mv
-    # a second port on the same VID reuses the sub-interface and does not own it
+    # more ports on the same VID reuse the sub-interface, here and from a VM namespace
     other = create_vepa("uplink", "mv2", netns=hv.name, vid=100)
-    assert other.vlan_ifname == "uplink.100" and not other.created_vlan
-    delete_vepa(other)
-    assert get_link("uplink.100", netns=hv.name) is not None
+    moved = create_vepa("uplink", "mv3", netns=hv.name, vid=100, target_netns=vm.name)
+    assert other.vlan_ifname == moved.vlan_ifname == "uplink.100"
+    assert not other.created_vlan and not moved.created_vlan
+    # the creator goes first: the kernel would delete mv2 and mv3 with the sub-interface
     delete_vepa(port)
     assert get_link("mv1", netns=hv.name) is None
+    assert get_link("uplink.100", netns=hv.name) is not None
+    assert get_link("mv2", netns=hv.name) is not None
+    delete_vepa(other)
+    assert get_link("uplink.100", netns=hv.name) is not None  # mv3 (in the VM) still on it
+    assert get_link("mv3", netns=vm.name) is not None
+    delete_vepa(moved)  # the last one out removes it
     assert get_link("uplink.100", netns=hv.name) is None
     assert get_link("uplink", netns=hv.name) is not None
+    # a sub-interface the operator made is used but never deleted
+    hv.ip("link", "add", "link", "uplink", "name", "uplink.300", "type", "vlan", "id", "300")
+    theirs = create_vepa("uplink", "mv4", netns=hv.name, vid=300)
+    assert not theirs.created_vlan and "mv4@uplink.300" in hv.ip("link", "show", "dev", "mv4")
+    delete_vepa(theirs)
+    assert get_link("uplink.300", netns=hv.name) is not None
 
 
 def test_vepa_vlan_traffic_needs_the_vid_on_the_port(topo: Topology) -> None:
