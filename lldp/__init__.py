@@ -1,10 +1,9 @@
-"""qbg.lldp: Ethernet framing, LLDP TLVs and LLDPDUs (IEEE 802.1AB-2009), errors, buffers.
+"""qbg.lldp: Ethernet framing, LLDP TLVs and LLDPDUs (IEEE 802.1AB-2009), errors.
 
 The LLDP agent (``agent.py``, ``LldpAgent``) is written separately and will be exported here
 once it exists.
 """
 
-from .buffer import TLV_MAX_LEN, Reader, Writer, tlv_header
 from .errors import DecodeError, EncodeError, LocalError, QbgError
 from .events import EMPTY, Event, FrameDropped, Output, merge
 from .frame import (
@@ -61,7 +60,6 @@ __all__ = [
     "OUI_IEEE_8021",
     "OUI_QBG_DRAFT",
     "TAG_TPIDS",
-    "TLV_MAX_LEN",
     "ChassisIdSubtype",
     "ChassisIdTlv",
     "DecodeError",
@@ -79,12 +77,10 @@ __all__ = [
     "PortIdSubtype",
     "PortIdTlv",
     "QbgError",
-    "Reader",
     "Tlv",
     "TtlTlv",
     "UnknownOrgTlv",
     "UnknownTlv",
-    "Writer",
     "build_lldpdu",
     "decode_tlv",
     "encode_lldp_frame",
@@ -95,5 +91,4 @@ __all__ = [
     "parse_mac",
     "register_org_tlv",
     "registered_org_tlvs",
-    "tlv_header",
 ]

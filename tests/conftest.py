@@ -6,9 +6,15 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
+# The CI machine has 2 cores shared with network-namespace daemons and QEMU: per-example time
+# limits would make property tests flaky without testing anything about qbg.
+settings.register_profile("qbg", deadline=None)
+settings.load_profile("qbg")
+
 CORPUS = Path(os.environ.get("QBG_CORPUS", SHARED / "corpus"))
 
 
