@@ -5,7 +5,7 @@ once it exists.
 """
 
 from .errors import DecodeError, EncodeError, LocalError, QbgError
-from .events import EMPTY, Event, FrameDropped, Output, merge
+from .events import EMPTY, Event, FrameDropped, Output
 from .frame import (
     ETH_HEADER_LEN,
     ETH_MIN_FRAME,
@@ -85,7 +85,6 @@ __all__ = [
     "decode_tlv",
     "encode_lldp_frame",
     "mac_str",
-    "merge",
     "org_tlv_class",
     "pad",
     "parse_mac",

@@ -7,12 +7,11 @@ Machines never perform I/O.  Each entry point (``receive``, ``timer``, commands)
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .errors import DecodeError
 
-__all__ = ["EMPTY", "Event", "FrameDropped", "Output", "merge"]
+__all__ = ["EMPTY", "Event", "FrameDropped", "Output"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -43,13 +42,3 @@ class Output:
 
 
 EMPTY = Output()
-
-
-def merge(outputs: Iterable[Output]) -> Output:
-    """Concatenate outputs, keeping order."""
-    frames: list[bytes] = []
-    events: list[Event] = []
-    for out in outputs:
-        frames.extend(out.frames)
-        events.extend(out.events)
-    return Output(tuple(frames), tuple(events))

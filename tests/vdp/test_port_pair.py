@@ -13,6 +13,7 @@ import uuid
 from qbg.evb.ecp import EcpAcked
 from qbg.evb.negotiation import EvbConfig, EvbRole
 from qbg.evb.port import EvbNegotiated
+from qbg.lldp.events import FrameDropped, Output
 from qbg.lldp.frame import EthernetFrame
 from qbg.vdp.bridge import VsiAdded
 from qbg.vdp.filters import FilterEntry
@@ -120,3 +121,127 @@ def test_thousand_vsis_in_minimal_round_trips() -> None:
     print(f"{n} VSIs associated in {len(requests)} ECP round trips (MTU minimum {minimum})")
     assert len(requests) == minimum
     assert len(acked) == minimum
+
+
+def _ecp_frames(link: Link, side: str) -> list[bytes]:
+    return [s.frame for s in link.wire if s.side == side and s.frame[12:14] == b"\x89\x40"]
+
+
+def test_bad_frames_are_dropped_with_typed_errors() -> None:
+    _, _, station, _ = pair()
+    out = station.receive(b"\x01\x02", 0.5)
+    assert [type(e) for e in out.events] == [FrameDropped]
+    tagged_truncated = bytes(12) + b"\x81\x00\x00"
+    assert isinstance(station.receive(tagged_truncated, 0.5).events[0], FrameDropped)
+    other = bytes(12) + b"\x08\x00" + bytes(46)
+    assert station.receive(other, 0.5) == Output()
+    assert station.frames_other == 1
+
+
+def test_vlan_tagged_lldp_is_demultiplexed_by_inner_ethertype() -> None:
+    clock, link, station, _bridge = pair()
+    clock.run_until(0.5)
+    lldp = next(s.frame for s in link.wire if s.side == "b" and s.frame[12:14] == b"\x88\xcc")
+    tagged = lldp[:12] + b"\x81\x00\x00\x64" + lldp[12:]
+    out = station.receive(tagged, clock.now)
+    assert all(not isinstance(e, FrameDropped) for e in out.events)
+
+
+def test_frames_are_ignored_while_the_port_is_down() -> None:
+    clock, link, station, _bridge = pair()
+    clock.run_until(3.0)
+    frame = link.wire[-1].frame
+    link.inject("a", station.link_down(clock.now))
+    assert not station.up
+    assert station.receive(frame, clock.now) == Output()
+
+
+def test_link_flap_renegotiates_and_resends_every_vsi() -> None:
+    """S17: after link down/up each VSI's current request is sent again and re-confirmed."""
+    clock, link, station, bridge = pair()
+    clock.run_until(3.0)
+    out, _ = station.commands([(MGRID, vsi(i)) for i in (1, 2, 3)], clock.now)
+    link.inject("a", out)
+    clock.run_until(3.5)
+    before = len(_ecp_frames(link, "a"))
+    link.inject("a", station.link_down(clock.now))
+    clock.run_until(4.0)
+    link.inject("a", station.link_up(clock.now, initial_seq=0x4000))
+    clock.run_until(6.0)
+    from qbg.vdp.frames import decode_frame
+
+    resent = [
+        t
+        for f in _ecp_frames(link, "a")[before:]
+        if (vd := getattr(decode_frame(f), "vdpdu", None)) is not None
+        for t in vd.vsis
+    ]
+    assert sorted(t.filters[0].mac[-1] for t in resent) == [1, 2, 3]  # each re-sent once
+    assert {station.vdp.state(vsi(i).key(MGRID)).name for i in (1, 2, 3)} == {"WAIT_SYSCMD_2"}
+    assert len(bridge.vdp) == 3
+
+
+def test_shutdown_sends_ttl0_and_stops() -> None:
+    clock, _link, station, _bridge = pair()
+    clock.run_until(2.0)
+    out = station.shutdown(clock.now)
+    ttl0 = [f for f in out.frames if f[12:14] == b"\x88\xcc"]
+    assert ttl0 and b"\x06\x02\x00\x00" in ttl0[0]
+    assert not station.up
+
+
+def test_bridge_withdraw_and_revalidate_through_the_port() -> None:
+    from qbg.vdp.events import VsiDeassociated, VsiRemoved
+    from qbg.vdp.policy import Decision, PolicyRequest
+
+    clock, link, station, bridge = pair()
+    clock.run_until(3.0)
+    out, _ = station.commands([(MGRID, vsi(i)) for i in (1, 2)], clock.now)
+    link.inject("a", out)
+    clock.run_until(3.5)
+    link.inject("b", bridge.withdraw(vsi(1).key(MGRID), clock.now))
+    clock.run_until(4.0)
+    gone = [e for _, e in link.events["a"] if isinstance(e, VsiDeassociated)]
+    assert [e.key for e in gone] == [vsi(1).key(MGRID)]
+
+    class RefuseAll:
+        def decide(self, req: PolicyRequest) -> Decision:
+            return Decision.refuse(2)
+
+        def bound(self, req: PolicyRequest, filters: object) -> None:
+            pass
+
+        def released(self, port: str, key: object) -> None:
+            pass
+
+    bridge.vdp.policy = RefuseAll()
+    link.inject("b", bridge.revalidate(clock.now))
+    clock.run_until(4.5)
+    removed = [e for _, e in link.events["b"] if isinstance(e, VsiRemoved)]
+    assert len(removed) == 2 and len(bridge.vdp) == 0
+
+
+def test_station_preassociate_then_deassociate_through_the_port() -> None:
+    from qbg.vdp.events import VsiDeassociated, VsiPreassociated
+
+    clock, link, station, bridge = pair()
+    clock.run_until(3.0)
+    link.inject("a", station.preassociate(MGRID, vsi(7), clock.now, rr=True))
+    clock.run_until(3.1)
+    pre = [e for _, e in link.events["a"] if isinstance(e, VsiPreassociated)]
+    assert len(pre) == 1 and pre[0].rr
+    link.inject("a", station.deassociate(MGRID, vsi(7), clock.now))
+    clock.run_until(3.2)
+    assert [e for _, e in link.events["a"] if isinstance(e, VsiDeassociated)]
+    assert len(bridge.vdp) == 0
+
+
+def test_port_roles_are_checked() -> None:
+    import pytest
+
+    from qbg.lldp.errors import LocalError
+
+    with pytest.raises(LocalError):
+        StationPort("x", STATION_MAC, EvbConfig(role=EvbRole.BRIDGE))
+    with pytest.raises(LocalError):
+        BridgePort("x", BRIDGE_MAC, EvbConfig(role=EvbRole.STATION))
