@@ -77,6 +77,29 @@ class Unenforceable:
         self.inner.released(port, key)
 
 
+class PortLimit:
+    """Wraps a policy: at most ``limit`` VSIs per port, all types together (any mode)."""
+
+    def __init__(self, inner: Policy, limit: int) -> None:
+        self.inner = inner
+        self.limit = limit
+        self.ports: dict[str, set[Any]] = {}
+
+    def decide(self, req: PolicyRequest) -> Decision:
+        held = self.ports.get(req.port, set())
+        if req.current_mode is None and req.key not in held and len(held) >= self.limit:
+            return Decision.refuse(VdpError.INSUFFICIENT_RESOURCES)
+        return self.inner.decide(req)
+
+    def bound(self, req: PolicyRequest, filters: tuple[FilterEntry, ...]) -> None:
+        self.ports.setdefault(req.port, set()).add(req.key)
+        self.inner.bound(req, filters)
+
+    def released(self, port: str, key: Any) -> None:
+        self.ports.get(port, set()).discard(key)
+        self.inner.released(port, key)
+
+
 def build_policy(cfg: PolicyConfig, *, vlan_enforceable: bool) -> Policy:
     """The core policy object for the configured policy (docs/config.md, policy)."""
     bindings = Bindings(allow_migration=cfg.mac_migration)
@@ -108,6 +131,8 @@ def build_policy(cfg: PolicyConfig, *, vlan_enforceable: bool) -> Policy:
         )
     if cfg.refuse_unenforceable and not vlan_enforceable:
         policy = Unenforceable(policy)
+    if cfg.max_vsis_per_port is not None:
+        policy = PortLimit(policy, cfg.max_vsis_per_port)
     return policy
 
 
@@ -118,6 +143,7 @@ def _owner(port: str, key: VsiKey) -> str:
 class BridgeDaemon(AgentDaemon):
     role = "bridge"
     config: BridgeConfig
+    VSI_STATES = ("PREASSOCIATED", "PREASSOCIATED_RR", "ASSOCIATED")
 
     def __init__(self, config: BridgeConfig) -> None:
         super().__init__(config)
@@ -341,7 +367,54 @@ class BridgeDaemon(AgentDaemon):
         h["vsi.list"] = self.h_vsi_list
         h["vsi.deassoc"] = self.h_vsi_deassoc
         h["policy.show"] = self.h_policy_show
+        h["policy.set"] = self.h_policy_set
         return h
+
+    async def h_policy_set(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Change policy keys at run time, all or none; VSIs the new policy refuses are
+        withdrawn (bridge-initiated De-Associate).  Keys as in docs/config.md (policy)."""
+        import dataclasses
+
+        settings = args.get("settings")
+        if not isinstance(settings, dict) or not settings:
+            raise ControlError("bad_args", "settings must be a non-empty object")
+        simple: dict[str, type | tuple[type, ...]] = {
+            "wildcard_vid": (int, type(None)),
+            "refuse_unenforceable": bool,
+            "mac_migration": bool,
+            "max_vsis_per_port": (int, type(None)),
+            "unknown_type_code": int,
+        }
+        changes: dict[str, Any] = {}
+        for key, value in settings.items():
+            kind = simple.get(key)
+            if kind is None:
+                raise ControlError(
+                    "bad_args", f"policy key {key!r} cannot be set at run time ({sorted(simple)})"
+                )
+            if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+                raise ControlError("bad_args", f"policy key {key!r}: wrong type")
+            changes[key] = value
+        wv = changes.get("wildcard_vid")
+        if wv is not None and not 2 <= wv <= 4094:
+            raise ControlError("bad_args", "wildcard_vid must be 2..4094")
+        new_cfg = dataclasses.replace(self.config.policy, **changes)
+        enforce = bool(self.linux is not None and self.linux.vlan_filtering)
+        policy = build_policy(new_cfg, vlan_enforceable=enforce)  # validated: now apply
+        self.config = dataclasses.replace(self.config, policy=new_cfg)
+        self.policy = policy
+        withdrawn = 0
+        for iface in self.interfaces.values():
+            port = iface.port
+            if isinstance(port, BridgePort) and iface.pump is not None:
+                before = len(port.vdp)
+                port.vdp.policy = policy
+                iface.pump.emit(port.revalidate(iface.pump.now()))
+                withdrawn += before - len(port.vdp)
+        log.info("policy changed (%s); %d VSI(s) withdrawn", ", ".join(changes), withdrawn)
+        result = await self.h_policy_show({})
+        result["withdrawn"] = withdrawn
+        return result
 
     def _rows(self, iface: Interface) -> list[tuple[VsiKey, dict[str, Any]]]:
         port = iface.port

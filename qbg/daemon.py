@@ -125,6 +125,8 @@ class AgentDaemon:
         self._save_handle: asyncio.TimerHandle | None = None
         self.handler_errors = 0
         self.exit_code = 0
+        self._seen_retransmits: dict[str, int] = {}
+        self.metrics.registry.add_collector(self._collect)
 
     # --- to be provided by the roles ------------------------------------------------------------
 
@@ -355,6 +357,23 @@ class AgentDaemon:
         elif isinstance(event, EcpGaveUp):
             self.metrics.ecp_giveups.inc(interface=name)
             log.warning("%s: ECP gave up on seq %#06x", name, event.seq)
+
+    # --- metrics --------------------------------------------------------------------------------
+
+    VSI_STATES: tuple[str, ...] = ()
+
+    def _collect(self) -> None:
+        """Refresh the per-port series at scrape time (counters advance by the core's deltas)."""
+        for iface in self.interfaces.values():
+            self.metrics.set_vsi_counts(iface.name, self.vsi_counts(iface), self.VSI_STATES)
+            port = iface.port
+            if port is None:
+                continue
+            total = port.ecp.stats.retransmissions
+            delta = total - self._seen_retransmits.get(iface.name, 0)
+            if delta > 0:
+                self.metrics.ecp_retransmits.inc(delta, interface=iface.name)
+            self._seen_retransmits[iface.name] = total
 
     # --- persistence ----------------------------------------------------------------------------
 

@@ -174,6 +174,7 @@ def vsi_json(v: StationVsi, state: str | None) -> dict[str, Any]:
 class StationDaemon(AgentDaemon):
     role = "station"
     config: StationConfig
+    VSI_STATES = ("WAIT_SYSCMD_2", "STATION_PROCWAIT", "TXMIT_KAWAIT", "TXMIT_DEAWAIT", "ENDED")
 
     def __init__(self, config: StationConfig) -> None:
         super().__init__(config)
@@ -183,6 +184,52 @@ class StationDaemon(AgentDaemon):
                 mgrid, tlv = vsi_from_config(vc)
                 v = StationVsi(iface.name, mgrid, tlv, name=vc.name, source="config")
                 self.vsis[(iface.name, v.key)] = v
+
+    # --- VM interfaces (optional) ---------------------------------------------------------------
+
+    async def on_start(self) -> None:
+        """Create the VEPA macvlan/macvtap of every configured VSI that asks for one."""
+        from qbg.netlink import probe_kernel_caps
+
+        wanted = [(i, vc) for i in self.config.interfaces for vc in i.vsis if vc.vm_interface]
+        if not wanted:
+            return
+        caps = await asyncio.to_thread(probe_kernel_caps)
+        for iface, vc in wanted:
+            vi = vc.vm_interface
+            assert vi is not None
+            first = vc.filters[0]
+            vid = first.vid or None
+            if vid is not None and not caps.vlan_8021q:
+                log.warning(
+                    "%s: VM interface %s for %s: this kernel has no 802.1Q, created UNTAGGED "
+                    "(VLAN %d is not applied on the station)",
+                    iface.name,
+                    vi.name,
+                    vc.name,
+                    vid,
+                )
+                vid = None
+            await asyncio.to_thread(self._create_vm_interface, iface.name, vc, vid)
+
+    @staticmethod
+    def _create_vm_interface(uplink: str, vc: VsiConfig, vid: int | None) -> None:
+        from qbg.station.vepa import VepaError, create_vepa
+
+        vi = vc.vm_interface
+        assert vi is not None
+        try:
+            port = create_vepa(
+                uplink,
+                vi.name,
+                kind=vi.create,
+                vid=vid,
+                mac=vc.filters[0].mac,
+                target_netns=vi.netns,
+            )
+            log.info("%s: created %s %s (VEPA) for %s", uplink, vi.create, port.ifname, vc.name)
+        except (VepaError, ValueError, OSError) as err:
+            log.error("%s: cannot create VM interface %s for %s: %s", uplink, vi.name, vc.name, err)
 
     # --- ports and events -----------------------------------------------------------------------
 
@@ -348,7 +395,67 @@ class StationDaemon(AgentDaemon):
         h["vsi.list"] = self.h_vsi_list
         for mode in ("preassoc", "preassoc-rr", "assoc", "deassoc"):
             h["vsi." + mode.replace("-", "_")] = self._mode_handler(mode)
+        h["vsi.assoc_many"] = self.h_assoc_many
         return h
+
+    async def h_assoc_many(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Many VSI requests in one call: they share ECPDUs from the first one on (vdp.md §2).
+
+        ``args``: ``interface``, ``vsis`` (list of VSI objects as for ``vsi.assoc``), ``mode``
+        (default ``assoc``), ``wait`` (default true: reply when every VSI was answered).
+        Result: ``{"vsis": [VSI...], "errors": [null | {"code", "message"}...]}``.  Every VSI is
+        validated before anything is sent; local refusals are reported per VSI.
+        """
+        iface = self.iface_arg(args)
+        assert iface is not None
+        port = self.port_of(iface)
+        assert isinstance(port, StationPort)
+        mode = _arg(args, "mode", str, "assoc")
+        if mode not in ("preassoc", "preassoc-rr", "assoc"):
+            raise ControlError("bad_args", "mode must be preassoc, preassoc-rr or assoc")
+        items = _arg(args, "vsis", list)
+        if not items or len(items) > 100_000:
+            raise ControlError("bad_args", "vsis must hold 1..100000 VSI objects")
+        wait = _arg(args, "wait", bool, True)
+        requests = []
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise ControlError("bad_args", f"vsis[{i}] must be an object")
+            try:
+                requests.append(self._tlv_from_args(mode, item))
+            except ControlError as err:
+                raise ControlError(err.code, f"vsis[{i}]: {err.message}") from err
+        if not iface.oper_up or iface.pump is None:
+            raise ControlError("ENODEV", f"{iface.name}: link is down")
+        out, errors = port.commands(requests, iface.pump.now())
+        loop = asyncio.get_running_loop()
+        records: list[StationVsi] = []
+        futures = []
+        for (mgrid, tlv), refused in zip(requests, errors, strict=True):
+            key = tlv.key(mgrid)
+            v = self.vsis.get((iface.name, key))
+            if v is None:
+                v = StationVsi(iface.name, mgrid, tlv, source="api")
+                if refused is None:
+                    self.vsis[(iface.name, key)] = v
+            records.append(v)
+            if refused is None and wait:
+                fut: asyncio.Future[dict[str, Any]] = loop.create_future()
+                v.waiters.append(fut)
+                futures.append(fut)
+        self.save_now()
+        iface.pump.emit(out)
+        if futures:
+            timeout = port.vdp.resp_wait_us / 1e6 * 2 + 5.0
+            done, _ = await asyncio.wait(futures, timeout=timeout)
+            for fut in done:
+                fut.exception()  # retrieved: the per-VSI state below tells the outcome
+        return {
+            "vsis": [vsi_json(v, self._state_of(v)) for v in records],
+            "errors": [
+                None if e is None else {"code": e.code, "message": e.reason} for e in errors
+            ],
+        }
 
     def _state_of(self, v: StationVsi) -> str | None:
         iface = self.interfaces.get(v.interface)

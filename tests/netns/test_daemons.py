@@ -168,3 +168,62 @@ def test_sigterm_sends_lldp_shutdown_and_exits_cleanly(tb: Testbed) -> None:
     assert st.proc.wait(10) == 0
     # the bridge forgets the station's EVB TLV at once (TTL 0) and turns hairpin off
     tb.wait_for(lambda: not tb.hairpin(0), timeout=5, what="hairpin off after shutdown PDU")
+
+
+def test_bulk_association_policy_change_and_metrics(tb: Testbed) -> None:
+    """``vsi.assoc_many`` associates many VSIs in one request; ``policy.set`` withdraws what
+    the new policy refuses; the Prometheus endpoint reports VSIs by state."""
+    import json as _json
+
+    bridge_yaml = tb.bridge_config().replace(
+        "  log: {level: debug}\n", "  log: {level: debug}\n  metrics: {listen: '127.0.0.1:9489'}\n"
+    )
+    tb.start_bridge(config=bridge_yaml)
+    tb.start_station(0)
+    tb.wait_for(
+        lambda: tb.ctl("station0", "status")["interfaces"][0]["evb"].get("state") == "negotiated",
+        what="EVB negotiated",
+    )
+    vsis = [
+        {
+            "manager_id": "pkmgr",
+            "type_id": 5,
+            "type_version": 4,
+            "vsiid": f"00000000-0000-4000-8000-{n:012d}",
+            "filter_format": "mac-vid",
+            "filters": [{"vid": 100 + n % 2, "mac": f"02:aa:00:00:01:{n:02x}"}],
+        }
+        for n in range(1, 41)
+    ]
+    script = (
+        "import json,sys\n"
+        "from qbg.control import ControlClient\n"
+        f"r=ControlClient({str(tb.daemons['station0'].socket)!r}).call('vsi.assoc_many',"
+        " interface='uplink', vsis=json.loads(sys.stdin.read()))\n"
+        "print(json.dumps(r))\n"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", script], input=_json.dumps(vsis), capture_output=True, text=True
+    )
+    assert p.returncode == 0, p.stderr
+    res = _json.loads(p.stdout)
+    assert res["errors"] == [None] * 40
+    assert all(v["confirmed_mode"] == "assoc" for v in res["vsis"])
+    tb.wait_for(lambda: len(tb.fdb_macs()) == 40, what="40 FDB entries")
+    # Prometheus text from inside the switch namespace (loopback only)
+    fetch = "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:9489/metrics').read().decode())"
+    text = tb.switch.run(sys.executable, "-c", fetch).stdout
+    assert 'qbg_vsis{interface="swp1",state="ASSOCIATED"} 40' in text
+    assert 'qbg_evb_reflective_relay{interface="swp1"} 1' in text
+    # a bad policy change is refused whole; a good one withdraws what it now refuses
+    bad = tb.ctl("bridge", "policy", "set", "nonsense=1", ok=False)
+    assert "bad_args" in _json.dumps(bad)
+    assert len(tb.ctl("bridge", "vsi", "list")["vsis"]) == 40  # nothing half-applied
+    r = tb.ctl("bridge", "policy", "set", "max_vsis_per_port=10")
+    assert r["withdrawn"] == 30
+    assert tb.ctl("bridge", "policy", "show")["max_vsis_per_port"] == 10
+    tb.wait_for(lambda: len(tb.fdb_macs()) == 10, what="FDB entries of withdrawn VSIs removed")
+    tb.wait_for(
+        lambda: sum(v["state"] == "ENDED" for v in tb.ctl("station0", "vsi", "list")["vsis"]) == 30,
+        what="station sees 30 bridge de-associations",
+    )
