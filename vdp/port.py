@@ -36,11 +36,14 @@ from ..lldp.errors import DecodeError, LocalError
 from ..lldp.events import EMPTY, Event, FrameDropped, Output
 from ..lldp.frame import EthernetFrame, EtherType
 from .bridge import VdpBridge
+from .draft02 import DraftVdpTlv
+from .draft_bridge import DraftVdpBridge
+from .draft_station import DraftVdpStation
 from .policy import Policy
 from .station import VdpStation
 from .tlv import VsiKey, VsiTlv
 
-__all__ = ["BridgePort", "PortOptions", "StationPort"]
+__all__ = ["BridgePort", "DraftBridgePort", "DraftStationPort", "PortOptions", "StationPort"]
 
 _LLDP = int(EtherType.LLDP)
 _ECP = int(EtherType.ECP)
@@ -85,7 +88,7 @@ def safe_window(evb: EvbConfig, limit: int) -> int:
 class _Port:
     """What both roles share: demultiplexing, the ECP pull, negotiation fan-out."""
 
-    vdp: VdpStation | VdpBridge
+    vdp: VdpStation | VdpBridge | DraftVdpStation | DraftVdpBridge
 
     def __init__(
         self,
@@ -141,8 +144,16 @@ class _Port:
         return self.vdp.pull(max_len, self._now)
 
     def _apply(self, negotiated: Negotiated) -> None:
+        if isinstance(self.vdp, DraftVdpStation | DraftVdpBridge):
+            return  # draft 0.2: fixed 500 ms ECP timer and fixed VDP timers (ecp.md §8.2)
         self.ecp.set_parameters(r=negotiated.r, rte=negotiated.rte)
         self.vdp.apply(negotiated)
+
+    def _deliver(self, payload: bytes, now: float) -> Output:
+        vdp = self.vdp
+        if isinstance(vdp, DraftVdpStation | DraftVdpBridge):
+            return vdp.receive_payload(payload, now)
+        return vdp.receive_ulpdu(payload, now)
 
     def _process(self, out: Output, now: float) -> Output:
         """Feed internal events onward (negotiation → ECP/VDP, deliveries → VDP); keep the
@@ -155,7 +166,7 @@ class _Port:
         while pending:
             ev = pending.pop(0)
             if isinstance(ev, EcpDelivered):
-                sub = self.vdp.receive_ulpdu(ev.payload, now)
+                sub = self._deliver(ev.payload, now)
                 frames.extend(sub.frames)
                 pending.extend(sub.events)
                 continue
@@ -373,3 +384,53 @@ class BridgePort(_Port):
         """Re-run the policy over every VSI (after a policy change); withdraws the refused."""
         self._now = now
         return self._kick(self._process(self.vdp.revalidate(now), now), now)
+
+
+class DraftStationPort(_Port):
+    """The station side of a draft 0.2 port: draft EVB TLV, draft ECP, draft VDP (vdp.md §13)."""
+
+    vdp: DraftVdpStation
+
+    def __init__(
+        self,
+        name: str,
+        mac: bytes,
+        evb: EvbConfig | None = None,
+        options: PortOptions | None = None,
+        *,
+        initial_seq: int = 0,
+        rng: Callable[[], int] | None = None,
+    ) -> None:
+        evb = evb or EvbConfig(role=EvbRole.STATION, variant=EvbVariant.DRAFT)
+        if evb.role is not EvbRole.STATION or evb.variant is not EvbVariant.DRAFT:
+            raise LocalError("EINVAL", "a DraftStationPort needs a draft EVB station configuration")
+        self.vdp = DraftVdpStation(port=name)
+        super().__init__(name, mac, evb, options or PortOptions(), initial_seq, rng)
+
+    def command(self, tlv: DraftVdpTlv, now: float) -> Output:
+        """Request ``tlv.mode`` for a draft profile; raises LocalError on misuse."""
+        self._now = now
+        return self._kick(self._process(self.vdp.command(tlv, now), now), now)
+
+
+class DraftBridgePort(_Port):
+    """qbg's draft 0.2 bridge (vdp.md §13.3): answers every request, supervises profiles."""
+
+    vdp: DraftVdpBridge
+
+    def __init__(
+        self,
+        name: str,
+        mac: bytes,
+        evb: EvbConfig | None = None,
+        options: PortOptions | None = None,
+        *,
+        policy: Policy | None = None,
+        initial_seq: int = 0,
+        rng: Callable[[], int] | None = None,
+    ) -> None:
+        evb = evb or EvbConfig(role=EvbRole.BRIDGE, variant=EvbVariant.DRAFT)
+        if evb.role is not EvbRole.BRIDGE or evb.variant is not EvbVariant.DRAFT:
+            raise LocalError("EINVAL", "a DraftBridgePort needs a draft EVB bridge configuration")
+        self.vdp = DraftVdpBridge(port=name, policy=policy)
+        super().__init__(name, mac, evb, options or PortOptions(), initial_seq, rng)
