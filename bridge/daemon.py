@@ -35,6 +35,7 @@ from qbg.evb.port import EvbNegotiated, EvbPeerLost
 from qbg.lldp.errors import LocalError
 from qbg.lldp.events import Event
 from qbg.lldp.frame import mac_str
+from qbg.vdp.draft_station import DraftVsiBound, DraftVsiReleased
 from qbg.vdp.events import RemoveReason, VsiAdded, VsiChanged, VsiRemoved, VsiRequestRefused
 from qbg.vdp.filters import FilterEntry
 from qbg.vdp.policy import (
@@ -46,7 +47,7 @@ from qbg.vdp.policy import (
     TypeDbPolicy,
     VsiType,
 )
-from qbg.vdp.port import BridgePort
+from qbg.vdp.port import BridgePort, DraftBridgePort
 from qbg.vdp.tlv import VdpError, VsiKey, VsiTlv
 from qbg.vdp.vsiid import mgrid_text, vsiid_text
 
@@ -156,6 +157,7 @@ class BridgeDaemon(AgentDaemon):
         self._queue: asyncio.Queue[tuple[str, Callable[[], Any]]] | None = None
         self._worker: asyncio.Task[None] | None = None
         self.kernel_errors = 0
+        self._draft_filters: dict[tuple[str, Any], tuple[FilterEntry, ...]] = {}
 
     # --- start / stop ---------------------------------------------------------------------------
 
@@ -231,10 +233,18 @@ class BridgeDaemon(AgentDaemon):
 
     # --- ports ----------------------------------------------------------------------------------
 
-    def make_port(self, iface: Interface, mac: bytes) -> BridgePort:
+    def make_port(self, iface: Interface, mac: bytes) -> BridgePort | DraftBridgePort:
         cfg = iface.config
         if cfg.variant == "draft":
-            raise LocalError("EOPNOTSUPP", "draft 0.2 VDP is not yet run by the daemon")
+            return DraftBridgePort(
+                iface.name,
+                mac,
+                evb_config(cfg, EvbRole.BRIDGE),
+                port_options(cfg),
+                policy=self.policy,
+                initial_seq=random_seq(),
+                rng=random_seq,
+            )
         port = BridgePort(
             iface.name,
             mac,
@@ -283,6 +293,16 @@ class BridgeDaemon(AgentDaemon):
             if event.mode == ASSOC:
                 self._unprogram(port, event.key, event.filters)
             self.save_soon()
+        elif isinstance(event, DraftVsiBound):
+            filters = tuple(
+                FilterEntry(ps=False, pcp=0, vid=e.vid, mac=e.mac) for e in event.tlv.entries
+            )
+            self._draft_filters[(port, event.key)] = filters
+            if event.mode == 2:  # draft associate (vdp.md §13.1)
+                self._program(port, _draft_owner_key(event.key), filters)
+        elif isinstance(event, DraftVsiReleased):
+            filters = self._draft_filters.pop((port, event.key), ())
+            self._unprogram(port, _draft_owner_key(event.key), filters)
         elif isinstance(event, VsiRequestRefused):
             log.warning(
                 "%s: request for VSI %s refused (code %d%s)",
@@ -510,6 +530,19 @@ class BridgeDaemon(AgentDaemon):
             },
             "vlan_enforced": bool(self.linux is not None and self.linux.vlan_filtering),
         }
+
+
+def _draft_owner_key(key: tuple[int, int, int, bytes]) -> VsiKey:
+    """A ratified-style key for a draft profile (owner names of reference-counted VLANs)."""
+    mgrid, type_id, version, instance = key
+    return VsiKey(
+        mgrid=bytes([mgrid]) + bytes(15),
+        type_id=type_id,
+        type_version=version,
+        vsiid_format=5,
+        vsiid=instance,
+        filter_format=2,
+    )
 
 
 def _label(key: VsiKey) -> str:

@@ -41,14 +41,14 @@ from .metrics import MetricsServer, QbgMetrics
 from .netlink import LinkEvent, LinkMonitor, aget_link
 from .pump import Pump
 from .store import StateStore
-from .vdp.port import BridgePort, PortOptions, StationPort
+from .vdp.port import BridgePort, DraftBridgePort, DraftStationPort, PortOptions, StationPort
 
 __all__ = ["AgentDaemon", "Interface", "evb_config", "port_options"]
 
 log = logging.getLogger("qbg.daemon")
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
-AnyPort = StationPort | BridgePort
+AnyPort = StationPort | BridgePort | DraftStationPort | DraftBridgePort
 
 
 def evb_config(iface: InterfaceConfig, role: EvbRole) -> EvbConfig:

@@ -28,6 +28,8 @@ from qbg.evb.negotiation import EvbRole
 from qbg.lldp.errors import EncodeError, LocalError
 from qbg.lldp.events import Event
 from qbg.lldp.frame import mac_str
+from qbg.vdp.draft02 import DraftFilterEntry, DraftVdpTlv
+from qbg.vdp.draft_station import DraftProfileConfirmed, DraftProfileEnded
 from qbg.vdp.events import (
     DeassocReason,
     VsiAssociated,
@@ -37,7 +39,7 @@ from qbg.vdp.events import (
     VsiRefused,
 )
 from qbg.vdp.filters import FilterEntry
-from qbg.vdp.port import StationPort
+from qbg.vdp.port import DraftStationPort, StationPort
 from qbg.vdp.tlv import VsiKey, VsiTlv
 from qbg.vdp.vsiid import mgrid_text, parse_mgrid, parse_vsiid, vsiid_text
 
@@ -95,6 +97,20 @@ def vsi_from_config(v: VsiConfig) -> tuple[bytes, VsiTlv]:
         filters=filters,
     )
     return v.manager_id_bytes, tlv
+
+
+def draft_tlv(v: StationVsi) -> DraftVdpTlv:
+    """The draft 0.2 form of a VSI (vdp.md §13.1): 1-octet manager ID, instance = VSI ID,
+    MAC/VLAN entries, mode = ratified type − 1."""
+    t = v.tlv
+    return DraftVdpTlv(
+        mode=int(t.mode) - 1,
+        mgrid=v.mgrid[0],
+        type_id=t.type_id,
+        type_version=t.type_version,
+        instance=t.vsiid,
+        entries=tuple(DraftFilterEntry(mac=f.mac or bytes(6), vid=f.vid) for f in t.filters),
+    )
 
 
 def _arg(args: dict[str, Any], name: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
@@ -233,10 +249,17 @@ class StationDaemon(AgentDaemon):
 
     # --- ports and events -----------------------------------------------------------------------
 
-    def make_port(self, iface: Interface, mac: bytes) -> StationPort:
+    def make_port(self, iface: Interface, mac: bytes) -> StationPort | DraftStationPort:
         cfg = iface.config
         if cfg.variant == "draft":
-            raise LocalError("EOPNOTSUPP", "draft 0.2 VDP is not yet run by the daemon")
+            return DraftStationPort(
+                iface.name,
+                mac,
+                evb_config(cfg, EvbRole.STATION),
+                port_options(cfg),
+                initial_seq=random_seq(),
+                rng=random_seq,
+            )
         return StationPort(
             iface.name,
             mac,
@@ -252,6 +275,9 @@ class StationDaemon(AgentDaemon):
 
     def _announce(self, iface: Interface, vsis: list[StationVsi]) -> None:
         port = iface.port
+        if isinstance(port, DraftStationPort) and iface.pump is not None:
+            self._announce_draft(iface, port, vsis)
+            return
         if not isinstance(port, StationPort) or iface.pump is None or not vsis:
             return
         pending = [v for v in vsis if v.key not in port.vdp]
@@ -268,7 +294,53 @@ class StationDaemon(AgentDaemon):
                 v.ended = None
         log.info("%s: announced %d VSI(s)", iface.name, len(pending) - sum(map(bool, errors)))
 
+    def _announce_draft(
+        self, iface: Interface, port: DraftStationPort, vsis: list[StationVsi]
+    ) -> None:
+        """Draft 0.2 (vdp.md §13): one profile per VSI; modes are the ratified type − 1."""
+        assert iface.pump is not None
+        for v in vsis:
+            dtlv = draft_tlv(v)
+            if port.vdp.state(dtlv.key()) is not None:
+                continue
+            try:
+                iface.pump.emit(port.command(dtlv, iface.pump.now()))
+                v.ended = None
+            except LocalError as err:
+                v.ended = f"refused locally: {err.code}"
+                log.error("%s: draft profile %s not requested: %s", iface.name, v.name or "", err)
+
+    def _draft_vsi(self, iface: Interface, key: object) -> StationVsi | None:
+        for v in self.vsis.values():
+            if v.interface == iface.name and draft_tlv(v).key() == key:
+                return v
+        return None
+
     def on_port_event(self, iface: Interface, event: Event) -> None:
+        if isinstance(event, DraftProfileConfirmed):
+            v = self._draft_vsi(iface, event.key)
+            if v is not None:
+                v.confirmed = {0: "preassoc", 1: "preassoc-rr", 2: "assoc"}.get(event.mode)
+                v.last_status, v.ended = 0, None
+                log.info("%s: draft profile %s %s", iface.name, self._label(v), v.confirmed)
+                self._wake(v, None)
+            return
+        if isinstance(event, DraftProfileEnded):
+            v = self._draft_vsi(iface, event.key)
+            if v is not None:
+                v.confirmed, v.ended = None, event.reason
+                log.warning(
+                    "%s: draft profile %s ended: %s", iface.name, self._label(v), event.reason
+                )
+                self._wake(
+                    v,
+                    None
+                    if event.reason == "station"
+                    else ControlError(
+                        "refused", f"profile ended: {event.reason}", {"response": event.response}
+                    ),
+                )
+            return
         if isinstance(event, VsiAssociated | VsiPreassociated):
             v = self.vsis.get((iface.name, event.key))
             if v is None:
@@ -460,6 +532,9 @@ class StationDaemon(AgentDaemon):
     def _state_of(self, v: StationVsi) -> str | None:
         iface = self.interfaces.get(v.interface)
         port = iface.port if iface else None
+        if isinstance(port, DraftStationPort):
+            dst = port.vdp.state(draft_tlv(v).key())
+            return None if dst is None else dst.name
         if not isinstance(port, StationPort):
             return None
         st = port.vdp.state(v.key)
@@ -535,6 +610,8 @@ class StationDaemon(AgentDaemon):
         iface = self.iface_arg(args)
         assert iface is not None
         port = self.port_of(iface)
+        if isinstance(port, DraftStationPort):
+            return await self._draft_request(iface, port, mode, args)
         assert isinstance(port, StationPort)
         wait = _arg(args, "wait", bool, True)
         name = _arg(args, "name", str, None)
@@ -569,6 +646,36 @@ class StationDaemon(AgentDaemon):
                 await asyncio.wait_for(fut, timeout)
             except TimeoutError as err:
                 raise ControlError("timeout", "no answer within the response wait") from err
+        return {"vsi": vsi_json(v, self._state_of(v))}
+
+    async def _draft_request(
+        self, iface: Interface, port: DraftStationPort, mode: str, args: dict[str, Any]
+    ) -> dict[str, Any]:
+        existing = self._find(iface, args) if "vsiid" in args else None
+        if mode == "deassoc" and existing is not None and "filters" not in args:
+            mgrid, tlv = existing.mgrid, existing.tlv
+        else:
+            mgrid, tlv = self._tlv_from_args(mode, args)
+        tlv = dataclasses.replace(tlv, mode=MODES[mode])
+        if not iface.oper_up or iface.pump is None:
+            raise ControlError("ENODEV", f"{iface.name}: link is down")
+        key = tlv.key(mgrid)
+        v = self.vsis.get((iface.name, key)) or StationVsi(iface.name, mgrid, tlv, source="api")
+        v.tlv = dataclasses.replace(v.tlv, mode=tlv.mode)
+        out = port.command(draft_tlv(v), iface.pump.now())
+        self.vsis[(iface.name, key)] = v
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        v.waiters.append(fut)
+        self.save_now()
+        iface.pump.emit(out)
+        if _arg(args, "wait", bool, True):
+            try:
+                await asyncio.wait_for(fut, 10.0)
+            except TimeoutError as err:
+                raise ControlError("timeout", "no answer within the response wait") from err
+        if mode == "deassoc":
+            self.vsis.pop((iface.name, key), None)
+            self.save_now()
         return {"vsi": vsi_json(v, self._state_of(v))}
 
 

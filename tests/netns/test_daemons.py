@@ -227,3 +227,32 @@ def test_bulk_association_policy_change_and_metrics(tb: Testbed) -> None:
         lambda: sum(v["state"] == "ENDED" for v in tb.ctl("station0", "vsi", "list")["vsis"]) == 30,
         what="station sees 30 bridge de-associations",
     )
+
+
+def test_draft_variant_daemons_associate_and_program(tb: Testbed) -> None:
+    """Both daemons run draft 0.2 on an interface: draft EVB, ECP 0x88B7, draft VDP."""
+    draft_vsi = (
+        "    vsis:\n"
+        "      - name: vmd\n"
+        "        manager_id: '1'\n"
+        "        type_id: 1193046\n"
+        "        type_version: 1\n"
+        "        vsiid: 5e7a3b1c-9d2f-4a6b-8c0d-1e2f3a4b5c6d\n"
+        "        filters: [{vid: 100, mac: '02:aa:00:00:00:d1'}]\n"
+    )
+    bridge_yaml = tb.bridge_config().replace(
+        "  - name: swp1\n", "  - name: swp1\n    variant: draft\n"
+    )
+    bridge_yaml = bridge_yaml.replace("    evb: {rte: 8, rka: 20}\n", "    evb: {rte: 15}\n", 1)
+    tb.start_bridge(config=bridge_yaml)
+    station_yaml = (
+        tb.station_config(0)
+        .replace("  - name: uplink\n", "  - name: uplink\n    variant: draft\n")
+        .replace("    evb: {rte: 8, rka: 20}\n", "    evb: {rte: 15}\n")
+        + draft_vsi
+    )
+    tb.start_station(0, config=station_yaml)
+    tb.wait_for(lambda: tb.fdb_macs() == {"02:aa:00:00:00:d1"}, what="draft association programmed")
+    vsis = tb.ctl("station0", "vsi", "list")["vsis"]
+    assert [v["confirmed_mode"] for v in vsis] == ["assoc"]
+    assert tb.ctl("station0", "status")["interfaces"][0]["variant"] == "draft"
