@@ -1198,8 +1198,16 @@ def _guest_demo(
     outdir = guest.workdir / "out"
     result = outdir / "demo.stdout"
     pythonpath = os.environ.get("PYTHONPATH")
+    # The guest's init loads no netfilter modules; the bridge agent's isolation needs nf_tables
+    # (whose libcrc32c needs a crc32c implementation loaded first: linux.md §7).
+    mods = guest.workdir / "root"
+    modprobe = (
+        f"modprobe -a -d {_q(str(mods))} crc32c_generic nf_tables >/dev/null 2>&1 || "
+        "echo 'NOTICE: nf_tables could not be loaded in the guest' >&2;"
+    )
     cmd = " ".join(
         [
+            modprobe,
             f"cd {_q(str(ROOT))} &&",
             f"PYTHONPATH={_q(pythonpath)}" if pythonpath else "",
             _q(sys.executable),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -184,3 +185,35 @@ def test_lldpd_transport_is_refused_clearly_until_supported() -> None:
     finally:
         if res.get("workdir", "").startswith("/tmp/qbgdemo-"):
             shutil.rmtree(res["workdir"], ignore_errors=True)
+
+
+@pytest.mark.netns
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_tears_everything_down(sig: signal.Signals) -> None:
+    _root()
+    before = namespaces()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qbg.democli", "--vms", "2", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    assert proc.stderr is not None
+    seen = ""
+    for line in proc.stderr:  # wait until the daemons run and the VMs exist
+        seen += line
+        if line.startswith("[3]"):
+            break
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    res = json.loads(out.strip().splitlines()[-1])
+    try:
+        assert proc.returncode == 1, seen + err
+        assert res["error"] == "interrupted"
+        assert "interrupted, tearing down" in err
+        assert not {n for n in namespaces() - before if n.startswith("qbgt-demo-")}
+        ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+        assert res["workdir"] not in ps  # no daemon of this run is left
+    finally:
+        shutil.rmtree(res["workdir"], ignore_errors=True)
