@@ -136,6 +136,8 @@ class EcpStats:
 class TxState(Enum):
     """Transmit machine (ecp.md §3.1, lldpad names in brackets)."""
 
+    __hash__ = object.__hash__  # members are singletons: C-level identity hash (hot)
+
     DOWN = "down"  # port disabled [BEGIN]
     IDLE = "idle"  # [WAIT_FOR_REQ / WAIT_ON_DATA]
     TXMIT = "txmit"  # ECPDU outstanding, ack timer running [TXMIT_ECPDU]
@@ -143,6 +145,8 @@ class TxState(Enum):
 
 
 class TxInput(Enum):
+    __hash__ = object.__hash__  # members are singletons: C-level identity hash (hot)
+
     LINK_UP = "link_up"
     LINK_DOWN = "link_down"
     DATA = "data"  # a ULPDU is available and minGap has passed
@@ -156,11 +160,15 @@ class TxInput(Enum):
 class RxState(Enum):
     """Receive machine (ecp.md §4)."""
 
+    __hash__ = object.__hash__  # members are singletons: C-level identity hash (hot)
+
     RX_WAIT = "rx_wait"  # nothing received since (re)start: next request takes RX_FIRST
     RX_WAIT2 = "rx_wait2"  # lastSeq valid
 
 
 class RxInput(Enum):
+    __hash__ = object.__hash__  # members are singletons: C-level identity hash (hot)
+
     NEW = "new"  # deliver
     DUPLICATE = "duplicate"  # std: seq == lastSeq; draft: byte-identical frame
     DISCARD = "discard"  # valid but not for VDP: PE-CSP (subtype 2), draft empty request

@@ -55,6 +55,7 @@ from .tlv import (
     VdpTlvType,
     VsiKey,
     VsiTlv,
+    replace_vsi,
     validate_request,
 )
 
@@ -101,6 +102,8 @@ class BridgeStats:
 class BridgeState(Enum):
     """Per-VSI bridge states of vdp.md §11.2 (``PROCESSING`` needs an async policy: none)."""
 
+    __hash__ = object.__hash__  # members are singletons: C-level identity hash (hot)
+
     NONE = "NONE"  # no record (unknown key, or deleted)
     PREASSOCIATED = "PREASSOCIATED"
     PREASSOCIATED_RR = "PREASSOCIATED_RR"
@@ -109,6 +112,8 @@ class BridgeState(Enum):
 
 class BridgeInput(Enum):
     """What a request (or a timer, or the admin) reduces to after the guards of ``_request``."""
+
+    __hash__ = object.__hash__  # members are singletons: C-level identity hash (hot)
 
     DEASSOC = "deassoc"  # request type 4
     INVALID = "invalid"  # validation failed (§6, §7.3, N = 0)
@@ -124,6 +129,8 @@ class BridgeInput(Enum):
 
 class BridgeAction(Enum):
     """The "action"/"reply" columns of vdp.md §11.2."""
+
+    __hash__ = object.__hash__  # members are singletons: C-level identity hash (hot)
 
     REPLY_ECHO = "reply-echo"  # request's type, 0x40 | code (code 0 for type 4 of unknown)
     CREATE = "create"
@@ -410,8 +417,8 @@ class VdpBridge:
         vsi = self._vsis.get(key)
         if vsi is None:
             vsi = self._vsis[key] = _Vsi(key, tlv)
-        vsi.tlv = tlv = dataclasses.replace(tlv, status=0)
-        vsi.ok_wire = dataclasses.replace(tlv, status=STATUS_RESPONSE).encode()
+        vsi.tlv = tlv = replace_vsi(tlv, status=0)
+        vsi.ok_wire = replace_vsi(tlv, status=STATUS_RESPONSE).encode()
         vsi.state = _MODE_STATE[mode]
         self.policy.bound(self._policy_request_for(vsi), tlv.filters)
         self._supervise(vsi)
@@ -531,7 +538,7 @@ class VdpBridge:
                     )
                 )
             status = STATUS_RESPONSE | code | (STATUS_HARD if hard and code else 0)
-            self._send(mgrid, dataclasses.replace(tlv, status=status).encode())
+            self._send(mgrid, replace_vsi(tlv, status=status).encode())
         elif action is BridgeAction.REPLY_KEEP:  # known VSI refused: K, previous state kept
             self._events.append(
                 VsiRequestRefused(
@@ -539,7 +546,7 @@ class VdpBridge:
                 )
             )
             status = STATUS_RESPONSE | STATUS_KEEP | code
-            self._send(mgrid, dataclasses.replace(tlv, status=status).encode())
+            self._send(mgrid, replace_vsi(tlv, status=status).encode())
             self._supervise(vsi)
         elif action is BridgeAction.KEEPALIVE:  # same TLV as stored (assigned VIDs), 0x40
             self._send(mgrid, vsi.ok_wire)
@@ -548,9 +555,9 @@ class VdpBridge:
             # Policy accepted: store the confirmed filters (wildcards assigned) and answer
             # with them; 1 records, 2 reserves, 3 programs the data plane (§11.3, adapter).
             assert decision is not None
-            stored = dataclasses.replace(tlv, filters=decision.filters)
+            stored = replace_vsi(tlv, filters=decision.filters)
             vsi.tlv = stored
-            vsi.ok_wire = dataclasses.replace(stored, status=STATUS_RESPONSE).encode()
+            vsi.ok_wire = replace_vsi(stored, status=STATUS_RESPONSE).encode()
             self.policy.bound(self._policy_request_for(vsi), decision.filters)
             if action is BridgeAction.CREATE:
                 self._vsis[key] = vsi
@@ -591,13 +598,26 @@ class VdpBridge:
                 status = STATUS_RESPONSE
             else:
                 status = STATUS_HARD | VdpError.OTHER_FAILURE if self.hard_withdraw else 0
-            out = dataclasses.replace(old_tlv, mode=VdpTlvType.DEASSOC, status=status)
+            out = replace_vsi(old_tlv, mode=VdpTlvType.DEASSOC, status=status)
             self._send(mgrid, out.encode())
 
     def _policy_request_for(self, vsi: _Vsi) -> PolicyRequest:
         """The request to report to :meth:`Policy.bound` for the stored TLV."""
-        return dataclasses.replace(
-            self._policy_request(vsi, vsi.tlv), current_mode=None, filters=vsi.tlv.filters
+        tlv = vsi.tlv
+        key = vsi.key
+        return PolicyRequest(
+            port=self.port,
+            key=key,
+            mode=int(tlv.mode),
+            mgrid=key.mgrid,
+            type_id=tlv.type_id,
+            type_version=tlv.type_version,
+            vsiid_format=int(tlv.vsiid_format),
+            vsiid=tlv.vsiid,
+            filter_format=int(tlv.filter_format),
+            filters=tlv.filters,
+            current_mode=None,
+            migrating=tlv.migrating,
         )
 
     def _send(self, mgrid: bytes, wire: bytes) -> None:

@@ -61,6 +61,7 @@ from .tlv import (
     VdpTlvType,
     VsiKey,
     VsiTlv,
+    replace_vsi,
     validate_request,
 )
 
@@ -270,7 +271,7 @@ class VdpStation:
             raise LocalError("EINVAL", f"mode {mode} below the requested mode {vsi.tlv.mode}")
         # Hints are fixed at creation (lldpad behaviour, Q-S9) unless per_command_hints.
         status = tlv.status if self.per_command_hints else vsi.tlv.status
-        self._set_tlv(vsi, dataclasses.replace(vsi.tlv, mode=tlv.mode, status=status))
+        self._set_tlv(vsi, replace_vsi(vsi.tlv, mode=tlv.mode, status=status))
         self._run(vsi, Input.CMD)
         return self._flush()
 
@@ -375,7 +376,7 @@ class VdpStation:
         keepalive = vsi.state is State.TXMIT_KAWAIT
         if code == 0:  # success; K/H ignored (Q-S6)
             if vsi.tlv.filters != tlv.filters:  # adopt assigned VIDs/PCPs
-                self._set_tlv(vsi, dataclasses.replace(vsi.tlv, filters=tlv.filters))
+                self._set_tlv(vsi, replace_vsi(vsi.tlv, filters=tlv.filters))
             if keepalive and mode != _DEASSOC:
                 # [PROJECT] lldpad leaves the confirmed mode alone on keep-alive answers (the
                 # transition is the same either way); qbg records what the bridge confirmed.
@@ -595,7 +596,7 @@ class VdpStation:
         elif action is Action.SEND_DEASSOC:  # TXMIT_DEASSOC: mode := De-Associate (S25)
             self.stats.deassoc_after_keep += 1
             vsi.busy = True
-            self._set_tlv(vsi, dataclasses.replace(vsi.tlv, mode=VdpTlvType.DEASSOC))
+            self._set_tlv(vsi, replace_vsi(vsi.tlv, mode=VdpTlvType.DEASSOC))
             self._enqueue(vsi)
         elif action is Action.CONFIRM:  # PREASSOC_NEW / ASSOC_NEW: notify the client (success)
             vsi.conf_mode = self._resp_mode

@@ -32,6 +32,8 @@ __all__ = ["TRANSITIONS", "Action", "Input", "State"]
 class State(Enum):
     """Per-VSI states, named as in lldpad (vdp.md §10.1)."""
 
+    __hash__ = object.__hash__  # members are singletons: C-level identity hash (hot)
+
     BEGIN = "BEGIN"
     INIT = "INIT"
     STATION_PROC = "STATION_PROC"
@@ -54,6 +56,8 @@ class State(Enum):
 class Input(Enum):
     """What moves a VSI: vdp.md §10.1's inputs, plus the response outcomes of §5.5/§7.4."""
 
+    __hash__ = object.__hash__  # members are singletons: C-level identity hash (hot)
+
     UCT = "uct"  # unconditional transition out of a transient state
     CMD = "cmd"
     RESP = "resp"  # matching response or bridge De-Associate
@@ -74,6 +78,8 @@ class Input(Enum):
 
 class Action(Enum):
     """Entry actions run by the machine when a transition enters its target state."""
+
+    __hash__ = object.__hash__  # members are singletons: C-level identity hash (hot)
 
     INIT = "init"
     SEND = "send"  # STATION_PROC / TXMIT_KA / TXMIT_DEASSOC entry: queue for ECP

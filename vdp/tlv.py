@@ -80,6 +80,7 @@ __all__ = [
     "mgrid_text",
     "parse_mgrid",
     "parse_vsiid",
+    "replace_vsi",
     "validate_request",
     "vsiid_ok",
     "vsiid_text",
@@ -413,6 +414,43 @@ _new = object.__new__
     "filters",
 )
 (_mgr_set,) = _fast(ManagerIdTlv, "mgrid")
+
+
+def replace_vsi(
+    tlv: VsiTlv,
+    *,
+    mode: VdpTlvType | int | None = None,
+    status: int | None = None,
+    filters: tuple[FilterEntry, ...] | None = None,
+) -> VsiTlv:
+    """``dataclasses.replace(tlv, ...)`` for the hot paths of the VDP machines.
+
+    Same result and the same :class:`EncodeError` for out-of-range values, but only the changed
+    fields are checked (the others were validated when ``tlv`` was built or decoded): about 10x
+    cheaper than ``replace`` + ``__post_init__`` (cProfile of ``qbg sim --vsis 20000``).
+    """
+    new = _new(VsiTlv)
+    if mode is None:
+        mode = tlv.mode
+    elif not 1 <= mode <= 4:
+        raise EncodeError(f"VSI TLV mode {mode} is not 1..4")
+    if status is None:
+        status = tlv.status
+    elif not 0 <= status <= 0xFF:
+        raise EncodeError(f"status {status} outside 0..255")
+    if filters is None:
+        filters = tlv.filters
+    elif filters is not tlv.filters:
+        check_shape(tlv.filter_format, filters)
+    _vsi_mode(new, mode)
+    _vsi_status(new, status)
+    _vsi_type_id(new, tlv.type_id)
+    _vsi_version(new, tlv.type_version)
+    _vsi_fmt(new, tlv.vsiid_format)
+    _vsi_id(new, tlv.vsiid)
+    _vsi_ff(new, tlv.filter_format)
+    _vsi_filters(new, filters)
+    return new
 
 
 def validate_request(tlv: VsiTlv, group_ok: bool, *, strict: bool = False) -> VdpError:
