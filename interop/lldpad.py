@@ -506,9 +506,17 @@ class Capture:
         err = self.path.with_suffix(".dumpcap.log")
         with err.open("wb") as logf:
             self.proc = self.ns.spawn(
-                "dumpcap", "-q", "-P", "-i", self.ifname, "-w", str(self.path),
-                stdout=subprocess.DEVNULL, stderr=logf, stdin=subprocess.DEVNULL,
-            )  # fmt: skip
+                "dumpcap",
+                "-q",
+                "-P",
+                "-i",
+                self.ifname,
+                "-w",
+                str(self.path),
+                stdout=subprocess.DEVNULL,
+                stderr=logf,
+                stdin=subprocess.DEVNULL,
+            )
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if self.path.exists() and self.path.stat().st_size >= 24:
