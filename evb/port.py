@@ -18,6 +18,12 @@ of the three changes (evb-tlv.md §2.2).  lldpad's coupling is reproduced exactl
 Events: :class:`EvbNegotiated` whenever the operational values change (and once at link up),
 :class:`EvbPeerLost` when a stored peer TLV is forgotten, plus the agent's own neighbour events.
 The draft 0.2 variant runs the same way with the draft TLV (evb-tlv.md §4).
+
+External LLDP (``lldp_external=True``, docs/lldpd.md): another LLDP agent (lldpd) carries the
+EVB TLV.  The port then sends no LLDP frames and has no ticks; the adapter feeds what that agent
+reports through :meth:`EvbPort.peer_tlv` (the peer's EVB TLV, or its loss), which runs exactly the
+negotiation of a received LLDPDU, and publishes what :class:`EvbAdvertise` asks for: one event
+whenever the TLV to transmit changes (and at every link up; ``tlv=None`` on shutdown: remove it).
 """
 
 from __future__ import annotations
@@ -32,7 +38,8 @@ from ..lldp.agent import (
     NeighborChanged,
     NeighborDeleted,
 )
-from ..lldp.events import EMPTY, Event, Output
+from ..lldp.errors import DecodeError
+from ..lldp.events import EMPTY, Event, FrameDropped, Output
 from ..lldp.frame import NEAREST_CUSTOMER_BRIDGE
 from ..lldp.tlv import Lldpdu, Tlv
 from .draft02 import DraftEvbTlv
@@ -45,7 +52,7 @@ from .negotiation import (
 )
 from .tlv import EvbTlv
 
-__all__ = ["EvbNegotiated", "EvbPeerLost", "EvbPort"]
+__all__ = ["EvbAdvertise", "EvbNegotiated", "EvbPeerLost", "EvbPort"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,6 +74,15 @@ class EvbPeerLost(Event):
 AnyEvbTlv = EvbTlv | DraftEvbTlv
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EvbAdvertise(Event):
+    """External LLDP only: publish ``tlv`` as this port's EVB TLV from now on (``None``: remove
+    it — the port shut down or EVB is disabled).  Emitted whenever the TLV changes and at every
+    link up."""
+
+    tlv: AnyEvbTlv | None
+
+
 class EvbPort:
     """LLDP NCB agent + EVB negotiation for one port (station or bridge role per ``config``)."""
 
@@ -78,9 +94,14 @@ class EvbPort:
         timers: LldpTimers | None = None,
         tick_phase: float = 0.0,
         tags: tuple[tuple[int, int], ...] = (),
+        lldp_external: bool = False,
     ) -> None:
         self.mac = mac
         self.config = config
+        self.lldp_external = lldp_external
+        self._advertised: AnyEvbTlv | None = None
+        self._adv_valid = False  # _advertised is what the adapter was last told
+        self._ext_up = False  # external LLDP: between link_up and link_down/shutdown
         self.agent = LldpAgent(
             mac, NEAREST_CUSTOMER_BRIDGE, timers=timers, tick_phase=tick_phase, tags=tags
         )
@@ -115,12 +136,28 @@ class EvbPort:
         tlvs: tuple[Tlv, ...] = (self.sent,) if cfg.enabled else ()
         self.agent.set_local_tlvs(tlvs, changed=False)
 
+    @property
+    def advertised(self) -> AnyEvbTlv | None:
+        """The EVB TLV this port transmits now (``None`` while EVB is disabled)."""
+        return self.sent if self.config.enabled else None
+
+    def _advertise(self) -> Output:
+        """External LLDP: an :class:`EvbAdvertise` if the TLV to publish changed."""
+        if not self.lldp_external:
+            return EMPTY
+        tlv = self.advertised
+        if self._adv_valid and tlv == self._advertised:
+            return EMPTY
+        self._advertised, self._adv_valid = tlv, True
+        return Output(events=(EvbAdvertise(tlv=tlv),))
+
     def _report(self) -> Output:
+        adv = self._advertise()
         op = self.negotiated
         if op is None or op == self._reported:
-            return EMPTY
+            return adv
         self._reported = op
-        return Output(events=(EvbNegotiated(negotiated=op),))
+        return adv + Output(events=(EvbNegotiated(negotiated=op),))
 
     def _lose_peer(self, reason: str) -> Output:
         if self.peer is None:
@@ -129,18 +166,24 @@ class EvbPort:
         self._recompute()
         return Output(events=(EvbPeerLost(reason=reason),)) + self._report()
 
-    def _on_lldpdu(self, pdu: Lldpdu) -> Output:
+    def _on_peer_tlv(self, tlv: AnyEvbTlv | None) -> Output:
+        """A received EVB TLV (``None``: the LLDPDU carried none) — the common negotiation."""
         if not self.config.enabled:
             return EMPTY  # Q-L11: a disabled port ignores the peer's EVB TLV too
-        tlv = pdu.org(self._tlv_class)
         if tlv is None:
             return self._lose_peer("tlv removed")
         if tlv == self.peer:
             return EMPTY
         self.peer = tlv
         self._recompute()
-        self.agent.something_changed_local()  # lldpad: every processed EVB TLV (§6.3)
+        if not self.lldp_external:
+            self.agent.something_changed_local()  # lldpad: every processed EVB TLV (§6.3)
         return self._report()
+
+    def _on_lldpdu(self, pdu: Lldpdu) -> Output:
+        if not self.config.enabled:
+            return EMPTY
+        return self._on_peer_tlv(pdu.org(self._tlv_class))
 
     def _process(self, out: Output) -> Output:
         """Pass the agent's output through, reacting to its neighbour events."""
@@ -157,19 +200,55 @@ class EvbPort:
     # --- machine interface ----------------------------------------------------------------------
 
     def receive(self, frame: bytes | Lldpdu, now: float) -> Output:
-        """An LLDP frame for the NCB agent; a changed EVB TLV recomputes and fast-transmits."""
+        """An LLDP frame for the NCB agent; a changed EVB TLV recomputes and fast-transmits.
+        Ignored with external LLDP (the other agent owns the frames)."""
+        if self.lldp_external:
+            return EMPTY
         return self._process(self.agent.receive(frame, now))
 
     def timer(self, now: float) -> Output:
         """Run the agent's ticks (transmissions, neighbour ageing → :class:`EvbPeerLost`)."""
+        if self.lldp_external:
+            return EMPTY
         return self._process(self.agent.timer(now))
 
     def next_deadline(self) -> float | None:
-        """The agent's next tick (lldpad's 1-s timer)."""
+        """The agent's next tick (lldpad's 1-s timer); none with external LLDP."""
+        if self.lldp_external:
+            return None
         return self.agent.next_deadline()
 
+    def peer_tlv(
+        self, tlv: AnyEvbTlv | bytes | None, now: float, *, reason: str = "tlv removed"
+    ) -> Output:
+        """External LLDP: the other agent reports the peer's EVB TLV (an instance, or its
+        information octets after OUI and subtype), or ``None`` when its neighbour no longer
+        carries one (``reason`` as in :class:`EvbPeerLost`: "tlv removed", "aged",
+        "shutdown", ...).  Runs the same negotiation as a received LLDPDU; undecodable octets
+        give a :class:`FrameDropped` and change nothing."""
+        if not self.config.enabled or not self._ext_up:
+            return EMPTY  # disabled (Q-L11), or not started: an agent hears nothing then
+        if isinstance(tlv, bytes):
+            try:
+                tlv = self._tlv_class.decode_info(tlv, 0)
+            except DecodeError as err:
+                return Output(events=(FrameDropped(error=err),))
+        elif tlv is not None and not isinstance(tlv, self._tlv_class):
+            return EMPTY  # the other variant's TLV: never accepted (README §3.2)
+        if tlv is None:
+            return self._lose_peer(reason)
+        return self._on_peer_tlv(tlv)
+
     def link_up(self, now: float) -> Output:
-        """Start (or restart) the port: EVB as "nothing heard"; reports the local values."""
+        """Start (or restart) the port: EVB as "nothing heard"; reports the local values
+        (external LLDP: and what to publish)."""
+        if self.lldp_external:
+            self._ext_up = True
+            self.peer = None
+            self._recompute()
+            self._reported = None
+            self._adv_valid = False
+            return self._report()
         out = self._process(self.agent.link_up(now))
         self._reported = None
         return out + self._report()
@@ -177,24 +256,33 @@ class EvbPort:
     def link_down(self, now: float) -> Output:
         """Port down: no shutdown PDU; the peer TLV is forgotten (lldpad destroys its EVB
         module on link down, lldp.md §7)."""
+        if self.lldp_external:
+            self._ext_up = False
+            return self._lose_peer("link down")
         return self._process(self.agent.link_down(now))
 
     def shutdown(self, now: float) -> Output:
-        """Send the LLDP shutdown PDU (TTL 0, no EVB TLV) and stop (S18)."""
+        """Send the LLDP shutdown PDU (TTL 0, no EVB TLV) and stop (S18); external LLDP:
+        ``EvbAdvertise(tlv=None)`` (remove our TLV from the other agent)."""
+        if self.lldp_external:
+            self._ext_up = False
+            self._advertised, self._adv_valid = None, True
+            return Output(events=(EvbAdvertise(tlv=None),))
         return self._process(self.agent.shutdown(now))
 
     # --- runtime changes (S2, S24) --------------------------------------------------------------
 
     def set_config(self, config: EvbConfig, now: float) -> Output:
         """New local policy: recompute, and the next tick sends it with fast transmit."""
-        out = self._process(self.agent.timer(now))
+        out = self.timer(now)
         if config == self.config:
             return out
         self.config = config
         if not config.enabled:
             self.peer = None
         self._recompute()
-        self.agent.something_changed_local()
+        if not self.lldp_external:
+            self.agent.something_changed_local()
         return out + self._report()
 
     def set_vsi_count(self, count: int) -> None:
@@ -202,3 +290,8 @@ class EvbPort:
         self.vsi_count = count
         if self.config.variant is EvbVariant.DRAFT:
             self._recompute()
+
+    def pending_advertise(self) -> Output:
+        """External LLDP: an :class:`EvbAdvertise` if the TLV changed outside an entry point
+        that reports (e.g. :meth:`set_vsi_count`)."""
+        return self._advertise()

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from ..evb import timers
 from ..evb.ecp import EcpDelivered, EcpEndpoint
 from ..evb.negotiation import EvbConfig, EvbRole, EvbVariant, Negotiated
-from ..evb.port import EvbNegotiated, EvbPort
+from ..evb.port import AnyEvbTlv, EvbNegotiated, EvbPort
 from ..lldp.agent import LldpTimers
 from ..lldp.errors import DecodeError, LocalError
 from ..lldp.events import EMPTY, Event, FrameDropped, Output
@@ -61,6 +61,9 @@ class PortOptions:
     ``vdp_hold``: seconds a station waits for the bridge's EVB TLV before VDP starts anyway.
     ``window``: most unanswered station requests.  ``batch_replies``: the bridge packs its
     replies like the station packs requests (one per VDPDU, lldpad's way, when false).
+    ``lldp_external``: another LLDP agent (lldpd) carries the EVB TLV; the port sends no LLDP,
+    ignores received LLDP frames and takes the peer's EVB TLV through :meth:`_Port.evb_peer`
+    (docs/lldpd.md).
     """
 
     mtu: int = 1500
@@ -73,6 +76,7 @@ class PortOptions:
     strict_error_codes: bool = False
     lldp_timers: LldpTimers | None = None
     tick_phase: float = 0.0
+    lldp_external: bool = False
 
 
 def safe_window(evb: EvbConfig, limit: int) -> int:
@@ -102,7 +106,13 @@ class _Port:
         self.name = name
         self.mac = mac
         self.options = options
-        self.evb = EvbPort(mac, evb, timers=options.lldp_timers, tick_phase=options.tick_phase)
+        self.evb = EvbPort(
+            mac,
+            evb,
+            timers=options.lldp_timers,
+            tick_phase=options.tick_phase,
+            lldp_external=options.lldp_external,
+        )
         self.ecp = EcpEndpoint(
             mac,
             initial_seq=initial_seq,
@@ -199,6 +209,9 @@ class _Port:
         if not self.up:
             return EMPTY
         if ethertype == _LLDP:
+            if self.options.lldp_external:
+                self.frames_other += 1  # lldpd's business, not ours
+                return EMPTY
             out = self._process(self.evb.receive(frame, now), now)
         elif ethertype == (_ECP_DRAFT if self.ecp.draft else _ECP):
             out = self._process(self.ecp.receive(frame, now), now)
@@ -221,6 +234,18 @@ class _Port:
             if d is not None
         ]
         return min(deadlines) if deadlines else None
+
+    def evb_peer(
+        self, tlv: AnyEvbTlv | bytes | None, now: float, *, reason: str = "tlv removed"
+    ) -> Output:
+        """External LLDP: the peer's EVB TLV as the other agent reports it, or its loss
+        (:meth:`~qbg.evb.port.EvbPort.peer_tlv`); negotiation then flows as for a received
+        LLDPDU (a station's held VDP requests go once the bridge's TLV is in)."""
+        self._now = now
+        if not self.up:
+            return EMPTY
+        out = self._process(self.evb.peer_tlv(tlv, now, reason=reason), now)
+        return self._kick(out, now)
 
     def link_up(self, now: float, initial_seq: int | None = None) -> Output:
         """Port operational: LLDP starts, ECP gets a new sequence space (ecp.md §6)."""
