@@ -1,0 +1,1 @@
+"""Fuzzing: decoders and live machines (qbg/fuzz.py), regression seeds in seeds/."""
