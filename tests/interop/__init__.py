@@ -1,0 +1,1 @@
+"""lldpad interoperability suite (runs in CI as root, never skipped)."""
