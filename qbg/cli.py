@@ -72,6 +72,30 @@ def build_parser() -> argparse.ArgumentParser:
     bdec.add_argument("--skip-tshark", action="store_true")
     bdec.add_argument("--skip-scapy", action="store_true")
     bdec.set_defaults(func=_lazy("qbg.bench.decode:main"))
+    bas = bsub.add_parser("assoc", help="time to associate N VSIs: qbg vs lldpad, in netns")
+    bas.add_argument("--vsis", type=int, default=1000, help="VSIs to associate")
+    bas.add_argument("--rte", type=int, default=8, help="ECP retransmission exponent (both ends)")
+    bas.add_argument("--r", type=int, default=3, help="ECP maximum retries")
+    bas.add_argument("--rwd", type=int, default=20, help="VDP resource wait exponent")
+    bas.add_argument("--rka", type=int, default=20, help="VDP keep-alive exponent")
+    bas.add_argument("--skip-lldpad", action="store_true", help="qbg-qbg only (large N)")
+    bas.add_argument("--no-mixed", action="store_true", help="skip the qbg/lldpad mixed pairs")
+    bas.add_argument("--json", action="store_true")
+    bas.set_defaults(func=_lazy("qbg.bench.assoc:main"))
+    bsc = bsub.add_parser("scale", help="bridge daemon holding many VSIs: CPU, RSS, keep-alives")
+    bsc.add_argument("--vsis", type=int, default=100_000, help="VSIs in all")
+    bsc.add_argument("--ports", type=int, default=100, help="bridge ports (veth pairs)")
+    bsc.add_argument("--rka", type=int, default=20, help="VDP keep-alive exponent")
+    bsc.add_argument("--rte", type=int, default=14, help="ECP retransmission exponent")
+    bsc.add_argument("--periods", type=float, default=2.0, help="keep-alive periods measured")
+    bsc.add_argument(
+        "--agent",
+        choices=("worker", "daemon"),
+        default="worker",
+        help="worker: the bridge's ports + pumps alone; daemon: the full qbg bridge daemon",
+    )
+    bsc.add_argument("--json", action="store_true")
+    bsc.set_defaults(func=_lazy("qbg.bench.scale:main"))
     for role in ("station", "bridge"):
         d = sub.add_parser(role, help=f"run the {role} agent (asyncio daemon)")
         d.add_argument("--config", "-c", required=True, help=f"{role}.yaml (docs/config.md)")
