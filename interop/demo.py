@@ -148,7 +148,7 @@ class DemoResult:
     workdir: str = ""
     evb_rr: bool = False
     port_locked: bool = False
-    lock_by: str = ""  # "bridge agent" or "demo (prototype)"
+    lock_by: str = ""  # "bridge agent" (lock_ports) or "demo" (prototype fallback)
     hairpin: bool = False
     associated: int = 0
     pairs: int = 0
@@ -252,8 +252,9 @@ class Daemon:
         self.role, self.ns, self.config, self.socket, self.log = role, ns, config, socket, log
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, *, detach: bool = False) -> None:
-        """Start it (``detach``: in its own session, so it outlives the demo with --keep)."""
+    def start(self) -> None:
+        """Start it in its own session: Ctrl-C reaches only the demo, which stops it in order
+        (and with --keep it outlives the demo)."""
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         with open(self.log, "ab") as logf:
             self.proc = self.ns.spawn(
@@ -268,9 +269,8 @@ class Daemon:
                 stderr=subprocess.STDOUT,
                 env=env,
                 cwd=str(ROOT),
-                start_new_session=True,  # Ctrl-C reaches the demo only; we stop them in order
+                start_new_session=True,
             )
-        del detach
 
     def exited(self) -> int | None:
         return None if self.proc is None else self.proc.poll()
@@ -583,7 +583,7 @@ class Demo:
     def write_configs(self) -> tuple[Path, Path]:
         assert self.work is not None
         lock = bridge_config_supports("lock_ports")
-        self.res.lock_by = "bridge agent" if lock else "demo (prototype)"
+        self.res.lock_by = "bridge agent" if lock else "demo"
         bpath, spath = self.work / "bridge.yaml", self.work / "station.yaml"
         bpath.write_text(
             yaml.safe_dump(bridge_config(self.opts, self.work, lock=lock), sort_keys=False)
@@ -730,7 +730,11 @@ class Demo:
         self.claim(
             1,
             "switch port swp1 locked: learning off, unknown-unicast flooding off "
-            f"(by the {self.res.lock_by})",
+            + (
+                "(set by the bridge agent)"
+                if self.res.lock_by == "bridge agent"
+                else "(set by the demo)"
+            ),
             port.locked,
             f"learning={'on' if port.learning else 'off'} "
             f"flood={'on' if port.unicast_flood else 'off'}",
@@ -1198,12 +1202,14 @@ def _guest_demo(
     outdir = guest.workdir / "out"
     result = outdir / "demo.stdout"
     pythonpath = os.environ.get("PYTHONPATH")
-    # The guest's init loads no netfilter modules; the bridge agent's isolation needs nf_tables
-    # (whose libcrc32c needs a crc32c implementation loaded first: linux.md §7).
-    mods = guest.workdir / "root"
+    # The guest's init loads no netfilter modules and this root has no modprobe (kmod): insert
+    # nf_tables and what it needs (libcrc32c wants a crc32c implementation first, linux.md §7)
+    # with the guest's busybox.  Already loaded ("File exists") is fine; the demo probes anyway.
+    kdir = guest.workdir / "root" / "lib" / "modules" / guest.release / "kernel"
+    busybox = guest.workdir / "root" / "bin" / "busybox"
     modprobe = (
-        f"modprobe -a -d {_q(str(mods))} crc32c_generic nf_tables >/dev/null 2>&1 || "
-        "echo 'NOTICE: nf_tables could not be loaded in the guest' >&2;"
+        f"for m in {' '.join(_GUEST_NFT_MODULES)}; do "
+        f"{_q(str(busybox))} insmod {_q(str(kdir))}/$m.ko 2>/dev/null; done;"
     )
     cmd = " ".join(
         [
@@ -1237,6 +1243,15 @@ def _guest_demo(
             out.write(result.read_text())
             out.flush()
     return res.rc
+
+
+_GUEST_NFT_MODULES = (
+    "crypto/crc32c_generic",
+    "lib/libcrc32c",
+    "net/netfilter/nfnetlink",
+    "net/netfilter/nf_tables",
+    "net/bridge/netfilter/nft_meta_bridge",  # "meta iifname" in the bridge family
+)
 
 
 def _q(s: str) -> str:
@@ -1341,8 +1356,8 @@ def main(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
     opts = options(args)
     if args.vm:
         raw = list(sys.argv[1:] if argv is None else argv)
-        if raw and raw[0] == "demo":
-            raw = raw[1:]
+        if argv is None and "demo" in raw:  # called from qbg/cli.py: drop "qbg ... demo"
+            raw = raw[raw.index("demo") + 1 :]
         return run_in_guest(raw, opts, sys.stdout, sys.stderr)
     rep = Reporter(sys.stderr if opts.json else sys.stdout)
     res = run_demo(opts, rep)
