@@ -12,6 +12,12 @@ Bad input never stops the daemon: undecodable frames come back from the core as
 ``FrameDropped`` events (counted by reason and logged at debug level), control requests are
 validated before anything changes, and an exception in an event handler is logged and counted.
 On SIGTERM/SIGINT every port sends its LLDP shutdown PDU and the state is saved.
+
+LLDP transport per interface (docs/lldpd.md): ``own`` runs the core's LLDP agent on the raw
+link; ``lldpd`` creates the port with ``lldp_external`` and a :class:`~qbg.lldpd.LldpdClient`:
+the port's :class:`~qbg.evb.port.EvbAdvertise` events are published as lldpd custom TLVs, and
+the peer TLVs lldpd reports go into the port through the pump (``evb_peer``), so negotiation,
+ECP and VDP run exactly as with our own agent.  ECP/VDP stay on our raw sockets.
 """
 
 from __future__ import annotations
@@ -33,10 +39,11 @@ from .config import BridgeConfig, DaemonConfig, InterfaceConfig, StationConfig
 from .control import ControlError, ControlServer
 from .evb.ecp import EcpGaveUp
 from .evb.negotiation import EvbConfig, EvbRole, EvbVariant
-from .evb.port import EvbNegotiated, EvbPeerLost
+from .evb.port import EvbAdvertise, EvbNegotiated, EvbPeerLost
 from .lldp.agent import NeighborAdded, NeighborAged, NeighborDeleted
 from .lldp.events import Event, FrameDropped
 from .lldp.tlv import Lldpdu
+from .lldpd import LldpdClient
 from .metrics import MetricsServer, QbgMetrics
 from .netlink import LinkEvent, LinkMonitor, aget_link
 from .pump import Pump
@@ -77,7 +84,13 @@ def port_options(iface: InterfaceConfig) -> PortOptions:
         vdp_hold=iface.vdp.hold_until_evb_s,
         batch_replies=iface.vdp.batch,
         strict_error_codes=iface.vdp.strict_error_codes,
+        lldp_external=iface.lldp.transport == "lldpd",
     )
+
+
+def evb_tlv_key(iface: InterfaceConfig) -> tuple[int, int]:
+    """(OUI, subtype) of the EVB TLV this interface sends and accepts."""
+    return (0x001B3F, 0x00) if iface.variant == "draft" else (0x0080C2, 0x0D)
 
 
 def random_seq() -> int:
@@ -97,6 +110,7 @@ class Interface:
     present: bool = False
     drops: TallyCounter[str] = field(default_factory=TallyCounter)
     error: str | None = None
+    lldpd: LldpdClient | None = None  # transport lldpd only
 
     @property
     def name(self) -> str:
@@ -215,6 +229,9 @@ class AgentDaemon:
             if iface.port is not None and iface.pump is not None and iface.oper_up:
                 with contextlib.suppress(Exception):
                     iface.pump.emit(iface.port.shutdown(iface.pump.now()))
+        clients = [i.lldpd for i in self.interfaces.values() if i.lldpd is not None]
+        if clients:
+            await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
         await self.on_stop()
         self.save_now()
         if self._monitor is not None:
@@ -239,6 +256,8 @@ class AgentDaemon:
         if iface.port is None or iface.port.mac != mac:
             iface.port = self.make_port(iface, mac)
             iface.pump = Pump(iface.port, self._sender(iface), self._handler(iface), self.loop)
+        if iface.config.lldp.transport == "lldpd" and iface.lldpd is None:
+            self._start_lldpd(iface)
         if iface.link is None:
             try:
                 iface.link = RawLink(iface.name).open()
@@ -252,6 +271,20 @@ class AgentDaemon:
         iface.error = None
         if oper_up and not iface.oper_up:
             self._up(iface)
+
+    def _start_lldpd(self, iface: Interface) -> None:
+        sock = iface.config.lldp.socket
+        assert sock is not None  # the config parser requires it with transport lldpd
+        key = evb_tlv_key(iface.config)
+
+        def on_peer(k: tuple[int, int], info: bytes | None, reason: str) -> None:
+            port, pump = iface.port, iface.pump
+            if k != key or port is None or pump is None or not iface.oper_up:
+                return
+            pump.emit(port.evb_peer(info, pump.now(), reason=reason))
+
+        iface.lldpd = LldpdClient(sock, iface.name, on_peer, watch=(key,))
+        iface.lldpd.start()
 
     def _sender(self, iface: Interface) -> Callable[[bytes], object]:
         def send(frame: bytes) -> None:
@@ -286,6 +319,12 @@ class AgentDaemon:
         iface.oper_up = True
         log.info("%s: link up", iface.name)
         iface.pump.emit(iface.port.link_up(iface.pump.now(), random_seq()))
+        client = iface.lldpd
+        if client is not None:
+            client.resync()
+            info = client.peer.get(evb_tlv_key(iface.config))
+            if info is not None:  # what lldpd already knows of the peer
+                iface.pump.emit(iface.port.evb_peer(info, iface.pump.now()))
         self.on_link_up(iface)
 
     def _down(self, iface: Interface) -> None:
@@ -350,6 +389,12 @@ class AgentDaemon:
             )
         elif isinstance(event, EvbPeerLost):
             log.warning("%s: EVB peer lost (%s)", name, event.reason)
+        elif isinstance(event, EvbAdvertise):
+            if iface.lldpd is not None:
+                tlv = event.tlv
+                iface.lldpd.publish(
+                    evb_tlv_key(iface.config), None if tlv is None else tlv.encode_info()
+                )
         elif isinstance(event, NeighborAdded):
             self.metrics.lldp_neighbors.set(1, interface=name)
         elif isinstance(event, NeighborAged | NeighborDeleted):
@@ -440,7 +485,17 @@ class AgentDaemon:
                 "variant": iface.config.variant,
                 "link": "up" if iface.oper_up else "down",
                 "present": iface.present,
-                "lldp": {"transport": iface.config.lldp.transport, "health": "ok"},
+                "lldp": (
+                    iface.lldpd.status()
+                    if iface.lldpd is not None
+                    else {"transport": "own", "health": "ok"}
+                    if iface.config.lldp.transport == "own"
+                    else {
+                        "transport": "lldpd",
+                        "socket": iface.config.lldp.socket,
+                        "health": "waiting for the interface",
+                    }
+                ),
                 "evb": evb,
                 "vsis": self.vsi_counts(iface),
                 "drops": dict(iface.drops),
@@ -481,6 +536,22 @@ class AgentDaemon:
                 continue
             port = iface.port
             if port is None:
+                continue
+            if iface.lldpd is not None:
+                nb = iface.lldpd.neighbor
+                if nb is not None:
+                    peer = port.evb.peer
+                    rows.append(
+                        {
+                            "interface": iface.name,
+                            "via": "lldpd",
+                            "chassis_id": nb.chassis_id,
+                            "port_id": nb.port_id,
+                            "ttl": nb.ttl,
+                            "expires_in_s": None,
+                            "evb": _evb_json(peer) if peer is not None else None,
+                        }
+                    )
                 continue
             pdu: Lldpdu | None = port.evb.agent.neighbor
             if pdu is None:
