@@ -44,11 +44,16 @@ class LossRule:
 
     def script(self) -> str:
         types = ", ".join(f"{t:#06x}" for t in QBG_ETHERTYPES)
+        verdict = (
+            "counter drop"
+            if self.percent >= 100
+            else (f"numgen random mod 100 < {self.percent} counter drop")
+        )
         return (
             f"table netdev {self.table} {{\n"
             f"  chain egress {{\n"
             f'    type filter hook egress device "{self.dev}" priority 0; policy accept;\n'
-            f"    ether type {{ {types} }} numgen random mod 100 < {self.percent} counter drop\n"
+            f"    ether type {{ {types} }} {verdict}\n"
             f"  }}\n"
             f"}}\n"
         )

@@ -1,0 +1,114 @@
+"""Link flaps (down/up) on either side: renegotiation, VSIs restored (docs/RELIABILITY.md)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from qbg.evb import timers
+
+from .netbed import bed, bridge_vsis, mac, removals, start_pair, wait_fdb
+from .simnet import Net, vsi
+from .sizes import size
+
+N = size(50, 500)
+FLAPS = size(3, 20)
+
+
+SHORT_FLAP_LOSS = (
+    "after link up the station holds VDP until the bridge's EVB TLV is heard again "
+    "(vdp/port.py StationPort._ready), i.e. until the next LLDP tick (up to 1 s); the keep-alive "
+    "that fell due while the link was down waits that long, and with RKA 17 (margin "
+    "supervision - keep-alive = 0.68 s) a 0.5 s flap lets the bridge's supervision expire: "
+    "it de-associates every VSI and the station daemon keeps them ended"
+)
+
+
+LONG_FLAP_LOSS = (
+    "(in memory, station's end up first) a flap longer than the supervision: the bridge's supervision De-Associates, generated "
+    "while the link is down, are queued and sent at once after link up, before the station "
+    "(which holds VDP until the bridge's EVB TLV) re-sends its requests; they end every "
+    "station VSI (reason 'bridge') and the station daemon keeps them ended"
+)
+
+
+def _x(reason: str) -> pytest.MarkDecorator:
+    return pytest.mark.xfail(strict=True, reason=reason)
+
+
+@pytest.mark.parametrize(
+    ("side", "rka", "down_s"),
+    [
+        (0, 20, 0.5),  # default timers: flap well inside the supervision margin
+        (1, 20, 0.5),
+        # longer than the supervision (15.7 s): the bridge drops them, the station re-sends
+        pytest.param(0, 20, 30.0, marks=_x(LONG_FLAP_LOSS)),  # station's end up first
+        (1, 20, 30.0),  # bridge's end up first: its De-Associates are lost, VSIs restored
+        pytest.param(0, 17, 0.5, marks=_x(SHORT_FLAP_LOSS)),
+        pytest.param(1, 17, 0.5, marks=_x(SHORT_FLAP_LOSS)),
+    ],
+)
+def test_flap_in_memory(side: int, rka: int, down_s: float) -> None:
+    net = Net(rka=rka, rwd=14)
+    net.run_until(3.0)
+    net.request([vsi(i) for i in range(1, N + 1)])
+    net.run_until(4.0)
+    assert len(net.bridge.vdp) == N
+    sup = timers.supervision_us(net.r, net.rte, net.rka) / 1e6
+    for _ in range(FLAPS):
+        # a cable (or veth) flap: both ends lose carrier; ``side`` comes back first
+        net.link_ok = False
+        net.link_down(side)
+        net.link_down(1 - side)
+        net.run_until(net.now + down_s)
+        net.link_ok = True
+        net.link_up(side)
+        net.run_until(net.now + 0.05)
+        net.link_up(1 - side)
+        net.run_until(net.now + 35.0)  # LLDP (30 s tx interval at most) and VDP again
+        assert net.station.peer_seen and net.bridge.peer_seen
+        assert len(net.station_associated()) == N
+        assert len(net.bridge.vdp) == N
+        if down_s < sup:
+            assert net.bridge_removed() == []  # a short flap loses nothing at the bridge
+
+
+@pytest.mark.netns
+@pytest.mark.parametrize(
+    ("where", "down_s"),
+    [
+        ("station", 0.5),
+        ("bridge", 0.5),
+        ("station", 4.0),  # longer than the supervision (RKA 17: 2 s)
+    ],
+)
+def test_flap_daemons(where: str, down_s: float) -> None:
+    """Default RKA 20 (supervision 15.7 s) for short flaps; RKA 17 (2 s) for the long one,
+    where the bridge drops the VSIs while the link is down and they come back after it."""
+    n = size(20, 200)
+    macs = {mac(i) for i in range(1, n + 1)}
+    rka = 20 if down_s < 1 else 17
+    with bed(1) as tb:
+        br, _ = start_pair(tb, n, evb={"rte": 8, "rka": rka, "rwd": 14})
+        wait_fdb(tb, macs, what="associated")
+        ns, dev = (tb.hosts[0], "uplink") if where == "station" else (tb.switch, tb.port(0))
+        for _ in range(FLAPS if down_s < 1 else 1):
+            ns.ip("link", "set", "dev", dev, "down")
+            time.sleep(down_s)
+            ns.ip("link", "set", "dev", dev, "up")
+            tb.wait_for(
+                lambda: (
+                    tb.ctl("station0", "status")["interfaces"][0]["evb"].get("state")
+                    == "negotiated"
+                ),
+                timeout=40,
+                what="renegotiated",
+            )
+            tb.wait_for(lambda: tb.hairpin(0), timeout=40, what="hairpin back")
+            wait_fdb(tb, macs, timeout=40, what="VSIs restored")
+            tb.wait_for(lambda: bridge_vsis(tb) == n, timeout=20, what="bridge VSIs restored")
+        print(
+            f"\nflap {where}: {FLAPS} flaps, {n} VSIs restored each time, "
+            f"{len(removals(br, 'supervision'))} supervision removals during long flaps"
+        )
