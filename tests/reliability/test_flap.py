@@ -26,7 +26,8 @@ SHORT_FLAP_LOSS = (
 
 
 LONG_FLAP_LOSS = (
-    "(in memory, station's end up first) a flap longer than the supervision: the bridge's supervision De-Associates, generated "
+    "(in memory, station's end up first) a flap longer than the supervision: "
+    "the bridge's supervision De-Associates, generated "
     "while the link is down, are queued and sent at once after link up, before the station "
     "(which holds VDP until the bridge's EVB TLV) re-sends its requests; they end every "
     "station VSI (reason 'bridge') and the station daemon keeps them ended"
