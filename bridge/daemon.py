@@ -275,7 +275,7 @@ class BridgeDaemon(AgentDaemon):
         elif isinstance(event, EvbPeerLost):
             self._kernel(f"hairpin {port} off", lambda: lb.set_hairpin(port, False))
         elif isinstance(event, VsiAdded):
-            log.info("%s: VSI %s added in mode %d", port, _label(event.key), event.mode)
+            log.debug("%s: VSI %s added in mode %d", port, _label(event.key), event.mode)
             if event.mode == ASSOC:
                 self._program(port, event.key, event.filters)
             self.save_soon()
@@ -289,7 +289,7 @@ class BridgeDaemon(AgentDaemon):
                 self._unprogram(port, event.key, event.filters)
             self.save_soon()
         elif isinstance(event, VsiRemoved):
-            log.info("%s: VSI %s removed (%s)", port, _label(event.key), event.reason.value)
+            log.debug("%s: VSI %s removed (%s)", port, _label(event.key), event.reason.value)
             if event.mode == ASSOC:
                 self._unprogram(port, event.key, event.filters)
             self.save_soon()

@@ -351,7 +351,7 @@ class StationDaemon(AgentDaemon):
                 else ("preassoc-rr" if event.rr else "preassoc")
             )
             v.filters, v.last_status, v.ended = event.filters, 0x40, None
-            log.info("%s: VSI %s %s", iface.name, self._label(v), v.confirmed)
+            log.debug("%s: VSI %s %s", iface.name, self._label(v), v.confirmed)
             self._wake(v, None)
             self.save_soon()
         elif isinstance(event, VsiRefused):

@@ -24,6 +24,7 @@ at once (it only ever replies).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -127,6 +128,7 @@ class _Port:
             rng=rng,
         )
         self._initial_seq: int | None = initial_seq
+        self._inbox: deque[bytes] = deque()  # delivered ULPDUs not yet processed by VDP
         self.up = False
         self.frames_in = 0
         self.frames_other = 0
@@ -176,9 +178,10 @@ class _Port:
         while pending:
             ev = pending.pop(0)
             if isinstance(ev, EcpDelivered):
-                sub = self._deliver(ev.payload, now)
-                frames.extend(sub.frames)
-                pending.extend(sub.events)
+                # Ack first, process later (ecp.md §4): the ULPDU waits for the next timer()
+                # call, due at once, so the adapter puts the ack on the wire before VDP works
+                # through a batch of VSIs (which takes milliseconds against a 2.56 ms ack timer).
+                self._inbox.append(ev.payload)
                 continue
             if isinstance(ev, EvbNegotiated):
                 self._apply(ev.negotiated)
@@ -220,14 +223,23 @@ class _Port:
             return EMPTY
         return self._kick(out, now)
 
+    def _drain_inbox(self, now: float) -> Output:
+        out = EMPTY
+        while self._inbox:
+            out = out + self._process(self._deliver(self._inbox.popleft(), now), now)
+        return out
+
     def timer(self, now: float) -> Output:
         self._now = now
-        out = self._process(self.evb.timer(now), now)
+        out = self._drain_inbox(now)
+        out = out + self._process(self.evb.timer(now), now)
         out = out + self._process(self.vdp.timer(now), now)
         out = out + self._process(self.ecp.timer(now), now)
         return self._kick(out, now)
 
     def next_deadline(self) -> float | None:
+        if self._inbox:
+            return self._now  # delivered ULPDUs wait for VDP: due now
         deadlines = [
             d
             for d in (self.evb.next_deadline(), self.ecp.next_deadline(), self.vdp.next_deadline())
