@@ -674,6 +674,8 @@ class Demo:
                 target_netns=ns.name,
                 up=False,
             )
+            if port.vlan_ifname is not None:  # up=False left the 802.1Q sub-interface down
+                self.hv.up(port.vlan_ifname)
             ns.ip("link", "set", "dev", port.ifname, "name", vm.ifname)
             ns.addr(vm.ifname, f"{vm.ip}/{SUBNET.prefixlen}")
             ns.up(vm.ifname)
@@ -1202,18 +1204,8 @@ def _guest_demo(
     outdir = guest.workdir / "out"
     result = outdir / "demo.stdout"
     pythonpath = os.environ.get("PYTHONPATH")
-    # The guest's init loads no netfilter modules and this root has no modprobe (kmod): insert
-    # nf_tables and what it needs (libcrc32c wants a crc32c implementation first, linux.md §7)
-    # with the guest's busybox.  Already loaded ("File exists") is fine; the demo probes anyway.
-    kdir = guest.workdir / "root" / "lib" / "modules" / guest.release / "kernel"
-    busybox = guest.workdir / "root" / "bin" / "busybox"
-    modprobe = (
-        f"for m in {' '.join(_GUEST_NFT_MODULES)}; do "
-        f"{_q(str(busybox))} insmod {_q(str(kdir))}/$m.ko 2>/dev/null; done;"
-    )
     cmd = " ".join(
         [
-            modprobe,
             f"cd {_q(str(ROOT))} &&",
             f"PYTHONPATH={_q(pythonpath)}" if pythonpath else "",
             _q(sys.executable),
@@ -1243,15 +1235,6 @@ def _guest_demo(
             out.write(result.read_text())
             out.flush()
     return res.rc
-
-
-_GUEST_NFT_MODULES = (
-    "crypto/crc32c_generic",
-    "lib/libcrc32c",
-    "net/netfilter/nfnetlink",
-    "net/netfilter/nf_tables",
-    "net/bridge/netfilter/nft_meta_bridge",  # "meta iifname" in the bridge family
-)
 
 
 def _q(s: str) -> str:
