@@ -436,8 +436,10 @@ class BridgeDaemon(AgentDaemon):
         result["withdrawn"] = withdrawn
         return result
 
-    def _rows(self, iface: Interface) -> list[tuple[VsiKey, dict[str, Any]]]:
+    def _rows(self, iface: Interface) -> list[tuple[Any, dict[str, Any]]]:
         port = iface.port
+        if isinstance(port, DraftBridgePort):
+            return self._draft_rows(iface.name, port)
         if not isinstance(port, BridgePort):
             return []
         rows = []
@@ -446,6 +448,35 @@ class BridgeDaemon(AgentDaemon):
             if tlv is None:
                 continue
             rows.append((key, self._vsi_json(iface.name, key, tlv, port.vdp.state(key).name)))
+        return rows
+
+    def _draft_rows(self, name: str, port: DraftBridgePort) -> list[tuple[Any, dict[str, Any]]]:
+        """Draft 0.2 profiles (vdp.md §13): 1-octet manager ID, instance UUID, MAC/VLAN."""
+        rows: list[tuple[Any, dict[str, Any]]] = []
+        for (pname, key), filters in self._draft_filters.items():
+            if pname != name:
+                continue
+            mgrid, type_id, version, instance = key
+            rows.append(
+                (
+                    key,
+                    {
+                        "interface": name,
+                        "variant": "draft",
+                        "manager_id": str(mgrid),
+                        "type_id": type_id,
+                        "type_version": version,
+                        "vsiid_format": "uuid",
+                        "vsiid": vsiid_text(5, instance),
+                        "filter_format": "mac-vid",
+                        "filters": [
+                            {"vid": f.vid, "mac": mac_str(f.mac) if f.mac else None}
+                            for f in filters
+                        ],
+                        "state": port.vdp.state(key).name,
+                    },
+                )
+            )
         return rows
 
     @staticmethod

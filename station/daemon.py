@@ -113,6 +113,48 @@ def draft_tlv(v: StationVsi) -> DraftVdpTlv:
     )
 
 
+def org_tlvs(specs: Any, tlv: VsiTlv) -> bytes:
+    """Encode vdptool-style org TLV specs (``cisco,vm_name=web1,vm_uuid=UUID,ipv4_addr=A``):
+    the Cisco VM name TLV (F1) and L3 address TLV (F2) of vdp.md §8, in that order."""
+    import ipaddress
+    import uuid as _uuid
+
+    from qbg.vdp.orgtlv import CiscoL3AddressTlv, CiscoVmNameTlv
+
+    if specs is None:
+        return b""
+    if not isinstance(specs, list) or not all(isinstance(x, str) for x in specs):
+        raise ControlError("bad_args", "oui must be a list of strings")
+    fields: dict[str, str] = {}
+    for spec in specs:
+        org, _, rest = spec.partition(",")
+        if org.strip().lower() != "cisco":
+            raise ControlError("bad_args", f"oui {org!r}: only 'cisco' org TLVs are known")
+        for item in filter(None, rest.split(",")):
+            key, sep, value = item.partition("=")
+            if not sep or key not in ("vm_name", "vm_uuid", "ipv4_addr"):
+                raise ControlError("bad_args", f"oui: unknown item {item!r}")
+            fields[key] = value
+    out = b""
+    try:
+        if "vm_name" in fields or "vm_uuid" in fields:
+            vm_uuid = _uuid.UUID(fields["vm_uuid"]).bytes if "vm_uuid" in fields else tlv.vsiid
+            out += CiscoVmNameTlv(
+                vsiid_format=tlv.vsiid_format,
+                vsiid=tlv.vsiid,
+                vm_uuid=vm_uuid,
+                name=fields.get("vm_name", "").encode(),
+            ).encode()
+        if "ipv4_addr" in fields:
+            addr = ipaddress.IPv4Address(fields["ipv4_addr"]).packed
+            out += CiscoL3AddressTlv(
+                vsiid_format=tlv.vsiid_format, vsiid=tlv.vsiid, address=addr
+            ).encode()
+    except (ValueError, EncodeError) as err:
+        raise ControlError("bad_args", f"oui: {err}") from err
+    return out
+
+
 def _arg(args: dict[str, Any], name: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
     if name not in args or args[name] is None:
         if default is ...:
@@ -625,7 +667,8 @@ class StationDaemon(AgentDaemon):
             raise ControlError("ENODEV", f"{iface.name}: link is down")
         key = tlv.key(mgrid)
         v = self.vsis.get((iface.name, key))
-        out = port.command(mgrid, tlv, iface.pump.now())  # LocalError → its code
+        org = org_tlvs(args.get("oui"), tlv)
+        out = port.command(mgrid, tlv, iface.pump.now(), org=org)  # LocalError → its code
         if v is None:
             v = StationVsi(iface.name, mgrid, tlv, name=name, source="api")
             self.vsis[(iface.name, key)] = v

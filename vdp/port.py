@@ -343,10 +343,12 @@ class StationPort(_Port):
 
     # --- client commands (vdp.md §10.2); LocalError on misuse, nothing sent ---------------------
 
-    def command(self, mgrid: bytes, tlv: VsiTlv, now: float) -> Output:
-        """One client request; ``tlv.mode`` is the requested mode (vdp.md §10.2)."""
+    def command(self, mgrid: bytes, tlv: VsiTlv, now: float, *, org: bytes = b"") -> Output:
+        """One client request; ``tlv.mode`` is the requested mode (vdp.md §10.2); ``org``:
+        encoded org TLVs to send after the VSI TLV (vdp.md §8)."""
         self._now = now
-        return self._kick(self._process(self.vdp.command(mgrid, tlv, now), now), now)
+        out = self.vdp.command(mgrid, tlv, now, org=org)
+        return self._kick(self._process(out, now), now)
 
     def commands(
         self, requests: list[tuple[bytes, VsiTlv]], now: float

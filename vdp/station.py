@@ -111,12 +111,15 @@ class StationStats:
 class _Vsi:
     """One VSI's state; kept small because a port may hold tens of thousands."""
 
-    __slots__ = ("busy", "conf_mode", "key", "queued", "sent", "state", "tlv", "token", "wire")
+    __slots__ = (
+        "busy", "conf_mode", "key", "org", "queued", "sent", "state", "tlv", "token", "wire"
+    )  # fmt: skip
 
-    def __init__(self, key: VsiKey, tlv: VsiTlv) -> None:
+    def __init__(self, key: VsiKey, tlv: VsiTlv, org: bytes = b"") -> None:
         self.key = key
         self.tlv = tlv  # the request as sent: mode = requested mode, status = hint bits
-        self.wire: bytes | None = None  # cached tlv.encode()
+        self.org = org  # encoded organizationally defined TLVs sent after the VSI TLV (§8)
+        self.wire: bytes | None = None  # cached tlv.encode() + org
         self.state = State.BEGIN
         self.conf_mode = _DEASSOC  # confirmed mode (lldpad initialises it to De-Associate)
         self.busy = False
@@ -233,10 +236,11 @@ class VdpStation:
 
     # --- client commands (vdp.md §10.2) --------------------------------------------------------
 
-    def command(self, mgrid: bytes, tlv: VsiTlv, now: float) -> Output:
+    def command(self, mgrid: bytes, tlv: VsiTlv, now: float, *, org: bytes = b"") -> Output:
         """Run a client request: ``tlv.mode`` is the requested mode, ``tlv.status`` the M/S
         hints.  Raises :class:`LocalError` (EPROTONOSUPPORT, EINVAL, EBUSY, ENODEV) and then
-        sends nothing (S16)."""
+        sends nothing (S16).  ``org``: encoded org TLVs (e.g. Cisco VM name, vdp.md §8) that
+        follow this VSI's TLV in every VDPDU, fixed when the VSI is created (like the hints)."""
         self._now = timers.to_us(now)
         if not self.enabled:
             raise LocalError("EPROTONOSUPPORT", "VDP is not running on this port")
@@ -255,7 +259,7 @@ class VdpStation:
         if vsi is None:  # new key (§10.2 row 1/2): create and run BEGIN -> ... -> PROCWAIT
             if mode == _DEASSOC:
                 raise LocalError("EINVAL", "de-associate of an unknown VSI")
-            vsi = _Vsi(key, tlv)
+            vsi = _Vsi(key, tlv, org)
             self._vsis[key] = vsi
             self._run(vsi, Input.UCT)
             return self._flush()
@@ -494,7 +498,7 @@ class VdpStation:
                     continue
                 wire = vsi.wire  # keep-alives repeat the same octets: encode once
                 if wire is None:
-                    wire = vsi.wire = vsi.tlv.encode()
+                    wire = vsi.wire = vsi.tlv.encode() + vsi.org
                 if size + len(wire) > max_len:
                     break
                 q.popleft()

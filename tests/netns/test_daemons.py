@@ -256,3 +256,7 @@ def test_draft_variant_daemons_associate_and_program(tb: Testbed) -> None:
     vsis = tb.ctl("station0", "vsi", "list")["vsis"]
     assert [v["confirmed_mode"] for v in vsis] == ["assoc"]
     assert tb.ctl("station0", "status")["interfaces"][0]["variant"] == "draft"
+    listed = tb.ctl("bridge", "vsi", "list")["vsis"]
+    assert [(v["variant"], v["vsiid"], v["state"]) for v in listed] == [
+        ("draft", "5e7a3b1c-9d2f-4a6b-8c0d-1e2f3a4b5c6d", "ASSOCIATED")
+    ]

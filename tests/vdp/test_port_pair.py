@@ -245,3 +245,24 @@ def test_port_roles_are_checked() -> None:
         StationPort("x", STATION_MAC, EvbConfig(role=EvbRole.BRIDGE))
     with pytest.raises(LocalError):
         BridgePort("x", BRIDGE_MAC, EvbConfig(role=EvbRole.STATION))
+
+
+def test_org_tlvs_follow_their_vsi_in_requests_and_keepalives() -> None:
+    """Cisco VM-name TLV (vdp.md §8) travels after its VSI TLV, also in keep-alives."""
+    from qbg.station.daemon import org_tlvs
+    from qbg.vdp.frames import decode_frame
+    from qbg.vdp.orgtlv import CiscoVmNameTlv
+
+    clock, link, station, _ = pair()
+    clock.run_until(3.0)
+    t = vsi(9)
+    org = org_tlvs(["cisco,vm_name=web9"], t)
+    link.inject("a", station.command(MGRID, t, clock.now, org=org))
+    clock.run_until(3.0 + station.vdp.keepalive_us / 1e6 + 1.0)
+    pdus = [vd for f in _ecp_frames(link, "a") if (vd := getattr(decode_frame(f), "vdpdu", None))]
+    assert len(pdus) >= 2  # the request and at least one keep-alive
+    for vd in pdus:
+        kinds = [type(x).__name__ for x in vd.tlvs]
+        assert kinds[:3] == ["ManagerIdTlv", "VsiTlv", "CiscoVmNameTlv"]
+        name = next(x for x in vd.tlvs if isinstance(x, CiscoVmNameTlv))
+        assert name.name == b"web9" and name.vsiid == t.vsiid
