@@ -102,8 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
         d.set_defaults(func=_lazy(f"qbg.cli:_run_{role}"))
 
     from .ctl import register as register_ctl
+    from .democli import register_demo
+    from .fuzz import register as register_fuzz
+    from .interopcli import register as register_interop
 
     register_ctl(sub)
+    register_demo(sub)
+    register_interop(sub)
+    register_fuzz(sub)
     return p
 
 
