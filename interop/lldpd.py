@@ -37,6 +37,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .netns import Netns
 
@@ -189,3 +190,99 @@ def start_lldpd(
             lp.stop()
             raise
     return lp
+
+
+def measure_negotiation(rounds: int = 20, workdir: Path | None = None) -> dict[str, float]:
+    """Latency the lldpd path adds: two external-mode EVB ports (station, bridge) joined by two
+    real lldpds over a veth pair in namespaces, driven by :class:`~qbg.lldpd.LldpdClient`.
+
+    Per round the station comes up (publishes its "nothing heard" TLV) and the time until both
+    sides hold each other's final TLV is taken (three lldpd hops: station → bridge → station →
+    bridge).  Returns milliseconds: ``hop_*`` (publish → the other side's client reports it)
+    and ``negotiation_*`` (station up → converged)."""
+    import asyncio
+    import statistics
+    import tempfile
+
+    from ..evb.negotiation import EvbConfig, EvbRole
+    from ..evb.port import EvbAdvertise, EvbPort
+    from ..lldp.events import Output
+    from ..lldpd import LldpdClient
+    from .netns import Topology
+
+    key = (0x0080C2, 0x0D)
+    work = workdir or Path(tempfile.mkdtemp(prefix="qbg-lldpd-lat-"))
+    with Topology() as topo:
+        a, b = topo.netns("lat-s"), topo.netns("lat-b")
+        topo.veth(a, "sta0", b, "brp0")
+        la = start_lldpd(a, ["sta0"], work, name="lldpd-sta")
+        lb = start_lldpd(b, ["brp0"], work, name="lldpd-bri")
+
+        async def run() -> dict[str, float]:
+            loop = asyncio.get_running_loop()
+            hops: list[float] = []
+            totals: list[float] = []
+            sent_at: dict[str, float] = {}
+            done = asyncio.Event()
+            ports: dict[str, EvbPort] = {}
+            clients: dict[str, LldpdClient] = {}
+
+            def emit(side: str, out: Output) -> None:
+                for ev in out.events:
+                    if isinstance(ev, EvbAdvertise):
+                        sent_at[side] = loop.time()
+                        info = None if ev.tlv is None else ev.tlv.encode_info()
+                        clients[side].publish(key, info)
+
+            def on_peer(side: str) -> Any:
+                other = "b" if side == "s" else "s"
+
+                def cb(k: tuple[int, int], info: bytes | None, reason: str) -> None:
+                    if info is not None and other in sent_at:
+                        hops.append(loop.time() - sent_at[other])
+                    emit(side, ports[side].peer_tlv(info, loop.time(), reason=reason))
+                    s, br = ports["s"], ports["b"]
+                    if s.peer == br.advertised and br.peer == s.advertised and s.peer:
+                        done.set()
+
+                return cb
+
+            clients["s"] = LldpdClient(str(la.socket), "sta0", on_peer("s"))
+            clients["b"] = LldpdClient(str(lb.socket), "brp0", on_peer("b"))
+            for c in clients.values():
+                c.start()
+            for _ in range(rounds):
+                ports["s"] = EvbPort(
+                    b"\x02\0\0\0\x5a\x01", EvbConfig(role=EvbRole.STATION), lldp_external=True
+                )
+                ports["b"] = EvbPort(
+                    b"\x02\0\0\0\xb0\x01", EvbConfig(role=EvbRole.BRIDGE), lldp_external=True
+                )
+                emit("b", ports["b"].link_up(loop.time()))
+                await asyncio.sleep(0.3)
+                done.clear()
+                t0 = loop.time()
+                emit("s", ports["s"].link_up(t0))
+                await asyncio.wait_for(done.wait(), 10)
+                totals.append(loop.time() - t0)
+                for side in ("s", "b"):
+                    emit(side, ports[side].shutdown(loop.time()))
+                await asyncio.sleep(0.3)
+            for c in clients.values():
+                await c.close()
+            ms = [h * 1000 for h in hops]
+            tot = [t * 1000 for t in totals]
+            return {
+                "rounds": rounds,
+                "hop_median_ms": statistics.median(ms),
+                "hop_max_ms": max(ms),
+                "negotiation_median_ms": statistics.median(tot),
+                "negotiation_p90_ms": sorted(tot)[int(0.9 * (len(tot) - 1))],
+                "negotiation_max_ms": max(tot),
+            }
+
+        try:
+            return asyncio.run(run())
+        finally:
+            la.stop()
+            lb.stop()

@@ -205,3 +205,13 @@ def test_lldpd_not_managing_the_interface(tb: Testbed) -> None:
     )
     assert tb.daemons["station0"].alive()
     assert shutil.which("lldpd")
+
+
+def test_lldpd_path_latency_is_small() -> None:
+    """The measurement behind docs/lldpd.md, a few rounds: a hop through two lldpds is
+    milliseconds (our own agent waits for its 1-s tick on every hop)."""
+    from qbg.interop.lldpd import measure_negotiation
+
+    res = measure_negotiation(rounds=5)
+    assert res["hop_median_ms"] < 250, res
+    assert res["negotiation_median_ms"] < 1000, res
