@@ -217,3 +217,21 @@ def test_interrupt_tears_everything_down(sig: signal.Signals) -> None:
         assert res["workdir"] not in ps  # no daemon of this run is left
     finally:
         shutil.rmtree(res["workdir"], ignore_errors=True)
+
+
+@pytest.mark.slow
+@pytest.mark.netns
+def test_vm_flag_runs_the_demo_in_the_guest_with_vlans() -> None:
+    _root()
+    if os.environ.get("QBG_IN_GUEST"):
+        pytest.skip("already inside the QEMU guest (no nested guest)")
+    from qbg.interop.vm import available
+
+    reason = available()
+    if reason:
+        pytest.fail(f"QEMU harness unavailable: {reason}")
+    proc, res = run_demo("--vm", "--vms", "2", "--json", timeout=1200)
+    assert_all_claims(proc, res)
+    assert res["vlan_mode"] is True  # the guest kernel has VLAN filtering and 802.1Q
+    assert res["vlans_added"] == [100] and res["vlans_removed"] == [100]
+    assert "booting Linux" in proc.stderr and "Summary" in proc.stderr
