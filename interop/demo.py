@@ -575,7 +575,8 @@ class Demo:
         self.sw = self.topo.netns("demo-sw-")
         self.hv = self.topo.netns("demo-hv-")
         self.res.namespaces = {"switch": self.sw.name, "hypervisor": self.hv.name}
-        self.topo.veth(self.sw, PORT, self.hv, UPLINK, mac_a=PORT_MAC, mac_b=UPLINK_MAC)
+        # the uplink stays down until the port is locked, so the switch never learns its MAC
+        self.topo.veth(self.sw, PORT, self.hv, UPLINK, mac_a=PORT_MAC, mac_b=UPLINK_MAC, up=False)
         self.topo.bridge(self.sw, BRIDGE, ports=[PORT], vlan_filtering=self.res.vlan_mode)
         self.work = Path(tempfile.mkdtemp(prefix="qbgdemo-"))
         self.res.workdir = str(self.work)
@@ -617,6 +618,7 @@ class Demo:
                 "(bridge link set dev swp1 learning off flood off)"
             )
             self.sw.run("bridge", "link", "set", "dev", PORT, "learning", "off", "flood", "off")
+        self.hv.up(UPLINK)
         self.station.start()
         self.rep.note(
             f"qbg station in {self.hv.name} (pid {self.station.proc and self.station.proc.pid})"
