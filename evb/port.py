@@ -167,9 +167,8 @@ class EvbPort:
         return Output(events=(EvbPeerLost(reason=reason),)) + self._report()
 
     def _on_peer_tlv(self, tlv: AnyEvbTlv | None) -> Output:
-        """A received EVB TLV (``None``: the LLDPDU carried none) — the common negotiation."""
-        if not self.config.enabled:
-            return EMPTY  # Q-L11: a disabled port ignores the peer's EVB TLV too
+        """A received EVB TLV (``None``: the LLDPDU carried none) — the common negotiation.
+        Callers have checked ``config.enabled`` (Q-L11: a disabled port ignores the peer)."""
         if tlv is None:
             return self._lose_peer("tlv removed")
         if tlv == self.peer:
@@ -182,7 +181,7 @@ class EvbPort:
 
     def _on_lldpdu(self, pdu: Lldpdu) -> Output:
         if not self.config.enabled:
-            return EMPTY
+            return EMPTY  # Q-L11: a disabled port ignores the peer's EVB TLV too
         return self._on_peer_tlv(pdu.org(self._tlv_class))
 
     def _process(self, out: Output) -> Output:
