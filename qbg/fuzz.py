@@ -226,7 +226,8 @@ class LivePair:
         """Advance the clock to ``until``, running deadlines and delivering frames."""
         while self.now < until:
             self._drain()
-            nxt = [d for d in (p.next_deadline() for p in (self.station, self.bridge)) if d]
+            ds = (self.station.next_deadline(), self.bridge.next_deadline())
+            nxt = [d for d in ds if d is not None]
             t = min([*nxt, until])
             self.now = max(self.now, min(t, self.now + step) if not nxt else t)
             for side in (0, 1):

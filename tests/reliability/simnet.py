@@ -106,6 +106,7 @@ class Net:
     events: list[tuple[int, float, Event]] = field(default_factory=list)
     link_ok: bool = True
     cut: set[int] = field(default_factory=set)  # sides whose sent frames vanish (silence)
+    bridge_name: str = "br"
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -120,7 +121,7 @@ class Net:
             rng=lambda: self.rng.randrange(1, 0x10000),
         )
         self.bridge = BridgePort(
-            "br",
+            self.bridge_name,
             BRIDGE_MAC,
             EvbConfig(role=EvbRole.BRIDGE, **cfg),
             opts,
