@@ -198,8 +198,25 @@ class BridgeDaemon(AgentDaemon):
                 len(report.failed),
             )
         ports = list(self.interfaces)
-        change = await asyncio.to_thread(self.linux.isolate, ports)
+        try:
+            change = await asyncio.to_thread(self.linux.isolate, ports)
+        except Exception as err:
+            raise SystemExit(
+                f"qbg bridge: cannot confine 802.1Qbg frames to their ports on {name} "
+                f"(bridge-family nftables): {err}"
+            ) from err
         log.info("802.1Qbg frames confined to their ports on %s (%s)", name, change.value)
+        if self.config.lock_ports:
+            for port in ports:
+                try:
+                    change = await asyncio.to_thread(self.linux.lock_port, port)
+                    log.info(
+                        "%s: locked (learning off, unknown-unicast flooding off): %s",
+                        port,
+                        change.value,
+                    )
+                except Exception as err:  # a port that is not there yet: lock it when it is
+                    log.warning("%s: cannot lock port: %s", port, err)
 
     async def on_stop(self) -> None:
         if self._queue is not None:

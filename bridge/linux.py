@@ -156,6 +156,7 @@ class BridgeRecords:
     fdb: set[FdbRecord] = field(default_factory=set)
     vlans: dict[tuple[str, int], set[str]] = field(default_factory=dict)
     isolated: set[str] = field(default_factory=set)
+    locked: dict[str, tuple[bool, bool]] = field(default_factory=dict)  # port: (learning, flood)
 
     def copy(self) -> BridgeRecords:
         return BridgeRecords(
@@ -163,6 +164,7 @@ class BridgeRecords:
             fdb=set(self.fdb),
             vlans={k: set(v) for k, v in self.vlans.items()},
             isolated=set(self.isolated),
+            locked=dict(self.locked),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -177,6 +179,10 @@ class BridgeRecords:
                 for (p, v), o in sorted(self.vlans.items())
             ],
             "isolated": sorted(self.isolated),
+            "locked": [
+                {"port": p, "learning": lf[0], "flood": lf[1]}
+                for p, lf in sorted(self.locked.items())
+            ],
         }
 
     @classmethod
@@ -188,6 +194,9 @@ class BridgeRecords:
             },
             vlans={(d["port"], int(d["vid"])): set(d["owners"]) for d in data.get("vlans", ())},
             isolated=set(data.get("isolated", ())),
+            locked={
+                d["port"]: (bool(d["learning"]), bool(d["flood"])) for d in data.get("locked", ())
+            },
         )
 
 
@@ -306,6 +315,53 @@ class LinuxBridge:
         with self._ipr() as ipr:
             ipr.brport("set", index=self._port_index(ipr, port), mode=1 if on else 0)
         return True
+
+    # -- locked ports (learning off, unknown-unicast flooding off) ----------------------------
+
+    def port_flags(self, port: str) -> tuple[bool, bool]:
+        """(learning, unicast flooding) of ``port`` as the kernel has them."""
+        with self._ipr() as ipr:
+            msg = ipr.link("get", index=self._port_index(ipr, port))[0]
+            slave = ("linkinfo", "slave_data")
+            return (
+                bool(msg.get((*slave, "IFLA_BRPORT_LEARNING"))),
+                bool(msg.get((*slave, "IFLA_BRPORT_UNICAST_FLOOD"))),
+            )
+
+    def lock_port(self, port: str) -> Change:
+        """Only static (associated) MACs forward on ``port``: learning and unknown-unicast
+        flooding off, learned entries flushed.  The previous flags are recorded and restored
+        by :meth:`unlock_port` (a locked port is a common switch-security setting; with VDP it
+        makes "no association, no traffic" true even without VLAN filtering)."""
+        current = self.port_flags(port)
+        if current == (False, False) and port in self.records.locked:
+            return Change.UNCHANGED
+        before = self.records.locked.get(port, current)  # restart: keep the original flags
+        learned = [e for e in self.fdb_entries(port) if not e.static and not e.local]
+        with self._ipr() as ipr:
+            index = self._port_index(ipr, port)
+            ipr.brport("set", index=index, learning=0, unicast_flood=0)
+            for entry in learned:
+                extra = {"vlan": entry.vid} if entry.vid else {}
+                with contextlib.suppress(NetlinkError):
+                    ipr.fdb("del", ifindex=index, lladdr=entry.mac, flags=NTF_MASTER, **extra)
+        self.records.locked[port] = before
+        return Change.ADDED
+
+    def unlock_port(self, port: str) -> Change:
+        """Restore the flags :meth:`lock_port` found."""
+        before = self.records.locked.pop(port, None)
+        if before is None:
+            return Change.UNCHANGED
+        learning, flood = before
+        with self._ipr() as ipr:
+            ipr.brport(
+                "set",
+                index=self._port_index(ipr, port),
+                learning=int(learning),
+                unicast_flood=int(flood),
+            )
+        return Change.REMOVED
 
     # -- static FDB ----------------------------------------------------------------------------
 

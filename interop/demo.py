@@ -77,9 +77,6 @@ _SLOW = 4.0 if os.environ.get("QBG_IN_GUEST") else 1.0  # QEMU TCG: Python start
 START_TIMEOUT = 45.0 * _SLOW  # daemon up + control socket answering
 EVB_TIMEOUT = 40.0 * _SLOW  # LLDP exchange + RR granted (LLDP fast start is ~1 s)
 STOP_TIMEOUT = 5.0
-# The daemons accept `lldp: {transport: lldpd}` but do not use lldpd yet (docs/config.md);
-# the issue that adds it flips this, and the demo then runs over lldpd.
-LLDPD_SUPPORTED = False
 
 
 class DemoError(Exception):
@@ -127,7 +124,6 @@ class DemoOptions:
     vms: int = 4
     vlans: tuple[int, ...] = (100, 200)
     lldp: str = "own"
-    lldpd_socket: str = "/run/lldpd/lldpd.socket"
     keep: bool = False
     json: bool = False
     no_vlan: bool = False  # force the untagged testbed even where VLANs exist
@@ -148,7 +144,7 @@ class DemoResult:
     workdir: str = ""
     evb_rr: bool = False
     port_locked: bool = False
-    lock_by: str = ""  # "bridge agent" (lock_ports) or "demo" (prototype fallback)
+    lock_by: str = ""  # who locked swp1: "bridge agent" (lock_ports)
     hairpin: bool = False
     associated: int = 0
     pairs: int = 0
@@ -336,9 +332,11 @@ def _indent(text: str, by: str = "    ") -> str:
 # -- configs --------------------------------------------------------------------------------------
 
 
-def _lldp_section(opts: DemoOptions) -> dict[str, Any]:
+def _lldp_section(opts: DemoOptions, socket: str | None = None) -> dict[str, Any]:
     if opts.lldp == "lldpd":
-        return {"transport": "lldpd", "socket": opts.lldpd_socket}
+        if socket is None:
+            raise DemoError("--lldp lldpd: no lldpd socket (the demo starts one per namespace)")
+        return {"transport": "lldpd", "socket": socket}
     return {"transport": "own"}
 
 
@@ -352,21 +350,9 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def bridge_config_supports(key: str) -> bool:
-    """Whether this qbg's bridge configuration knows top-level ``key`` (e.g. ``lock_ports``)."""
-    from ..config import ConfigError, load_config_text
-
-    text = yaml.safe_dump(
-        {"role": "bridge", "interfaces": [{"name": PORT}], key: True}, sort_keys=False
-    )
-    try:
-        load_config_text(text, "<probe>", "bridge")
-    except ConfigError:
-        return False
-    return True
-
-
-def bridge_config(opts: DemoOptions, work: Path, *, lock: bool) -> dict[str, Any]:
+def bridge_config(
+    opts: DemoOptions, work: Path, *, lock: bool, lldpd_socket: str | None = None
+) -> dict[str, Any]:
     """The switch agent's configuration (docs/config.md)."""
     cfg: dict[str, Any] = {
         "role": "bridge",
@@ -377,7 +363,12 @@ def bridge_config(opts: DemoOptions, work: Path, *, lock: bool) -> dict[str, Any
         },
         "linux_bridge": BRIDGE,
         "interfaces": [
-            {"name": PORT, "variant": "std", "lldp": _lldp_section(opts), "evb": {"rrcap": True}}
+            {
+                "name": PORT,
+                "variant": "std",
+                "lldp": _lldp_section(opts, lldpd_socket),
+                "evb": {"rrcap": True},
+            }
         ],
         "policy": {"mode": "allow_all"},
     }
@@ -386,7 +377,9 @@ def bridge_config(opts: DemoOptions, work: Path, *, lock: bool) -> dict[str, Any
     return _merge(cfg, opts.extra_bridge_config)
 
 
-def station_config(opts: DemoOptions, work: Path) -> dict[str, Any]:
+def station_config(
+    opts: DemoOptions, work: Path, lldpd_socket: str | None = None
+) -> dict[str, Any]:
     """The hypervisor agent's configuration: no VSIs at start (the demo associates them)."""
     cfg: dict[str, Any] = {
         "role": "station",
@@ -399,7 +392,7 @@ def station_config(opts: DemoOptions, work: Path) -> dict[str, Any]:
             {
                 "name": UPLINK,
                 "variant": "std",
-                "lldp": _lldp_section(opts),
+                "lldp": _lldp_section(opts, lldpd_socket),
                 "evb": {"rrreq": True},
                 "vsis": [],
             }
@@ -517,6 +510,7 @@ class Demo:
         self.topo: Topology | None = None
         self.work: Path | None = None
         self.daemons: list[Daemon] = []
+        self.lldpds: dict[str, Any] = {}  # role -> interop.lldpd.LldpdProcess (--lldp lldpd)
         self.bridge: Daemon | None = None
         self.station: Daemon | None = None
         self.sw: Netns | None = None
@@ -583,21 +577,38 @@ class Demo:
 
     def write_configs(self) -> tuple[Path, Path]:
         assert self.work is not None
-        lock = bridge_config_supports("lock_ports")
-        self.res.lock_by = "bridge agent" if lock else "demo"
+        lock = True  # the bridge agent locks swp1 (lock_ports, docs/config.md)
+        self.res.lock_by = "bridge agent"
         bpath, spath = self.work / "bridge.yaml", self.work / "station.yaml"
-        bpath.write_text(
-            yaml.safe_dump(bridge_config(self.opts, self.work, lock=lock), sort_keys=False)
-        )
-        spath.write_text(yaml.safe_dump(station_config(self.opts, self.work), sort_keys=False))
+        sockets = {role: str(lp.socket) for role, lp in self.lldpds.items()}
+        bcfg = bridge_config(self.opts, self.work, lock=lock, lldpd_socket=sockets.get("switch"))
+        scfg = station_config(self.opts, self.work, lldpd_socket=sockets.get("hypervisor"))
+        bpath.write_text(yaml.safe_dump(bcfg, sort_keys=False))
+        spath.write_text(yaml.safe_dump(scfg, sort_keys=False))
         return bpath, spath
+
+    def start_lldpds(self) -> None:
+        """``--lldp lldpd``: one lldpd per namespace (own mount namespace, own socket, ``-I``
+        restricted to the one test interface), as an operator's existing lldpd would be."""
+        from .lldpd import LldpdMissing, start_lldpd
+
+        assert self.sw and self.hv and self.work
+        try:
+            self.lldpds["switch"] = start_lldpd(self.sw, [PORT], self.work, name="lldpd-switch")
+            self.lldpds["hypervisor"] = start_lldpd(
+                self.hv, [UPLINK], self.work, name="lldpd-hypervisor"
+            )
+        except LldpdMissing as exc:
+            raise DemoError(f"--lldp lldpd: {exc}") from None
+        for role, lp in self.lldpds.items():
+            self.rep.note(f"lldpd on the {role} (pid {lp.pid}), socket {lp.socket}")
 
     def start_daemons(self) -> None:
         assert self.sw and self.hv and self.work
+        if self.opts.lldp == "lldpd":
+            self.start_lldpds()
         bpath, spath = self.write_configs()
         self.rep.note(f"configs, logs, sockets: {self.work}")
-        if self.opts.lldp == "lldpd":
-            self.check_lldpd(bpath, spath)
         self.bridge = Daemon(
             "bridge", self.sw, bpath, self.work / "bridge.sock", self.work / "bridge.log"
         )
@@ -610,14 +621,6 @@ class Demo:
             f"qbg bridge  in {self.sw.name} (pid {self.bridge.proc and self.bridge.proc.pid})"
         )
         self._ready(self.bridge)
-        if self.res.lock_by != "bridge agent":
-            # Prototype until the bridge agent has lock_ports: lock the port ourselves, before
-            # any VM exists, so nothing is ever learned on it.
-            self.notice(
-                "this qbg bridge has no `lock_ports` option yet: the demo locks swp1 itself "
-                "(bridge link set dev swp1 learning off flood off)"
-            )
-            self.sw.run("bridge", "link", "set", "dev", PORT, "learning", "off", "flood", "off")
         self.hv.up(UPLINK)
         self.station.start()
         self.rep.note(
@@ -625,30 +628,15 @@ class Demo:
         )
         self._ready(self.station)
 
-    def check_lldpd(self, bpath: Path, spath: Path) -> None:
-        """``--lldp lldpd``: refuse clearly while the daemons cannot use lldpd."""
-        where = f"configs with lldp: {{transport: lldpd}} written to {bpath} and {spath}"
-        if not LLDPD_SUPPORTED:
-            raise DemoError(
-                "--lldp lldpd: this qbg's daemons do not carry LLDP through lldpd yet (they "
-                "accept `lldp: {transport: lldpd}` but would run their own LLDP agent, so the "
-                f"demo would prove nothing about lldpd); use --lldp own ({where})"
-            )
-        if not Path(self.opts.lldpd_socket).exists():
-            raise DemoError(
-                f"--lldp lldpd: no lldpd control socket at {self.opts.lldpd_socket} "
-                f"(start lldpd, or give --lldpd-socket) ({where})"
-            )
-
     def _ready(self, d: Daemon) -> None:
         try:
             d.wait_ready()
         except DemoError as exc:
             if self.opts.lldp == "lldpd":
+                lp = self.lldpds.get("switch" if d.role == "bridge" else "hypervisor")
                 raise DemoError(
-                    f"{exc}\n--lldp lldpd: this qbg {d.role} could not use lldpd at "
-                    f"{self.opts.lldpd_socket} (not supported yet, or lldpd is not running "
-                    "there); use --lldp own"
+                    f"{exc}\n--lldp lldpd: this qbg {d.role} could not use lldpd"
+                    + (f" at {lp.socket}; lldpd log:\n{lp.log_text()[-1500:]}" if lp else "")
                 ) from None
             raise
 
@@ -734,11 +722,7 @@ class Demo:
         self.claim(
             1,
             "switch port swp1 locked: learning off, unknown-unicast flooding off "
-            + (
-                "(set by the bridge agent)"
-                if self.res.lock_by == "bridge agent"
-                else "(set by the demo)"
-            ),
+            "(set by the bridge agent)",
             port.locked,
             f"learning={'on' if port.learning else 'off'} "
             f"flood={'on' if port.unicast_flood else 'off'}",
@@ -1069,6 +1053,9 @@ class Demo:
         for d in self.daemons:
             with contextlib.suppress(Exception):
                 d.stop()
+        for lp in self.lldpds.values():
+            with contextlib.suppress(Exception):
+                lp.stop()
         if self.topo is not None:
             self.topo.close()
         if self.work is not None and self.res.ok:
@@ -1272,7 +1259,6 @@ def options(args: argparse.Namespace) -> DemoOptions:
         vms=args.vms,
         vlans=tuple(args.vlans),
         lldp=args.lldp,
-        lldpd_socket=args.lldpd_socket,
         keep=args.keep,
         json=args.json,
         no_vlan=args.no_vlan,

@@ -294,6 +294,7 @@ class BridgeConfig:
     interfaces: tuple[InterfaceConfig, ...]
     policy: PolicyConfig = PolicyConfig()
     linux_bridge: str | None = None
+    lock_ports: bool = False  # learning off + unknown-unicast flooding off on our ports
 
 
 # --- text forms shared with the CLI -----------------------------------------------------------
@@ -975,7 +976,7 @@ def _vsi_type(ctx: _Ctx, node: yaml.Node, path: str) -> VsiTypeConfig:
 
 _TOP_KEYS = {
     "station": ("role", "daemon", "interfaces"),
-    "bridge": ("role", "daemon", "interfaces", "linux_bridge", "policy"),
+    "bridge": ("role", "daemon", "interfaces", "linux_bridge", "lock_ports", "policy"),
 }
 
 
@@ -1056,7 +1057,12 @@ def _load(text: str, file: str, role: Role | None) -> StationConfig | BridgeConf
     if bridge is not None and not _IFNAME.fullmatch(bridge):
         m.fail("linux_bridge", f"expected a Linux bridge name, got {bridge!r}")
     return BridgeConfig(
-        source=file, daemon=daemon, interfaces=tuple(ifaces), policy=_policy(m), linux_bridge=bridge
+        source=file,
+        daemon=daemon,
+        interfaces=tuple(ifaces),
+        policy=_policy(m),
+        linux_bridge=bridge,
+        lock_ports=m.boolean("lock_ports", False),
     )
 
 

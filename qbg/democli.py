@@ -68,12 +68,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--lldp",
         choices=("own", "lldpd"),
         default="own",
-        help="LLDP transport of both agents (default own; lldpd: through a running lldpd)",
-    )
-    p.add_argument(
-        "--lldpd-socket",
-        default="/run/lldpd/lldpd.socket",
-        help="lldpd's control socket for --lldp lldpd",
+        help=(
+            "LLDP transport of both agents (default own; lldpd: the demo runs one lldpd per "
+            "namespace and the agents carry the EVB TLV through it)"
+        ),
     )
     p.add_argument(
         "--json", action="store_true", help="end with one JSON object (progress: stderr)"
