@@ -129,6 +129,7 @@ class _Port:
         )
         self._initial_seq: int | None = initial_seq
         self._inbox: deque[bytes] = deque()  # delivered ULPDUs not yet processed by VDP
+        self._kick_due = False  # VDP has output for ECP: pull in the next (immediate) step
         self.up = False
         self.frames_in = 0
         self.frames_other = 0
@@ -189,9 +190,19 @@ class _Port:
         return Output(tuple(frames), tuple(events))
 
     def _kick(self, out: Output, now: float) -> Output:
-        """After VDP may have new output, let ECP pull it."""
-        if self.up and self.vdp.has_pending():
-            out = out + self._process(self.ecp.kick(now), now)
+        """After VDP may have new output, let ECP pull it — in a timer step of its own, due at
+        once.  A command or a delivered batch can take milliseconds of processing; pulling in a
+        separate short step gives ECP a fresh ``now``, so its minGap (ecp.md §3.2) and ack timer
+        are measured from when the frame really leaves, not from a time already past."""
+        ecp = self.ecp
+        if (
+            not self._kick_due
+            and self._ready()
+            and self.vdp.has_pending()
+            and ecp.idle
+            and ecp.next_deadline() is None  # not waiting out minGap: it pulls by itself then
+        ):
+            self._kick_due = True  # (a busy transmitter pulls by itself when the ack comes)
         return out
 
     # --- the machine interface -----------------------------------------------------------------
@@ -231,6 +242,11 @@ class _Port:
 
     def timer(self, now: float) -> Output:
         self._now = now
+        if self._kick_due:
+            self._kick_due = False
+            kicked = self._process(self.ecp.kick(now), now)
+            if kicked.frames:
+                return kicked  # the frame leaves now; the rest of the work follows at once
         out = self._drain_inbox(now)
         out = out + self._process(self.evb.timer(now), now)
         out = out + self._process(self.vdp.timer(now), now)
@@ -238,8 +254,8 @@ class _Port:
         return self._kick(out, now)
 
     def next_deadline(self) -> float | None:
-        if self._inbox:
-            return self._now  # delivered ULPDUs wait for VDP: due now
+        if self._inbox or self._kick_due:
+            return self._now  # delivered ULPDUs wait for VDP, or ECP may pull: due now
         deadlines = [
             d
             for d in (self.evb.next_deadline(), self.ecp.next_deadline(), self.vdp.next_deadline())

@@ -7,6 +7,7 @@ scenario of the protocol-core issue (as few ECP round trips as the MTU allows).
 
 from __future__ import annotations
 
+import itertools
 import math
 import uuid
 
@@ -266,3 +267,20 @@ def test_org_tlvs_follow_their_vsi_in_requests_and_keepalives() -> None:
         assert kinds[:3] == ["ManagerIdTlv", "VsiTlv", "CiscoVmNameTlv"]
         name = next(x for x in vd.tlvs if isinstance(x, CiscoVmNameTlv))
         assert name.name == b"web9" and name.vsiid == t.vsiid
+
+
+def test_min_gap_spaces_new_ecpdus_to_an_lldpad_peer() -> None:
+    """minGap (ecp.md §3.2): with 3 ms, new ECPDUs leave at least 3 ms apart however fast the
+    peer acks; retransmissions aside."""
+    clock, link, station, _ = pair(PortOptions(min_gap_ms=3.0))
+    clock.run_until(3.0)
+    out, _ = station.commands([(MGRID, vsi(i + 1)) for i in range(200)], clock.now)
+    link.inject("a", out)
+    clock.run_until(4.0)
+    new = {}
+    for s in link.wire:
+        if s.side == "a" and s.frame[12:14] == b"\x89\x40" and s.frame[14] & 0x0C == 0:
+            new.setdefault(s.frame[16:18], s.t)
+    times = sorted(new.values())
+    assert len(times) >= 5
+    assert min(b - a for a, b in itertools.pairwise(times)) >= 3000
