@@ -199,7 +199,11 @@ def _worker(ports: int, rte: int, rka: int) -> None:
                 rng=random_seq,
             )
             pump = Pump(port, link.send, lambda ev: None, loop)
-            link.start(lambda frame, now, pump=pump: pump.feed(frame), loop)
+
+            def feed(frame: bytes, now: float, pump: Pump = pump) -> None:
+                pump.feed(frame)
+
+            link.start(feed, loop)
             pump.call(port.link_up)
             links.append(link)
         print("ready", flush=True)
