@@ -880,6 +880,13 @@ class Suite:
                         ),
                         15,
                     )
+                    # each side hears the other at its own next LLDPDU: wait for ours too
+                    wait_until(
+                        lambda: (
+                            ctl.call("status")["interfaces"][0]["evb"].get("state") == "negotiated"
+                        ),
+                        15,
+                    )
                     st = ctl.call("status")["interfaces"][0]["evb"]
                     expect(nb and st.get("state") == "negotiated", f"lldptool: {nb}; qbg {st}")
                     b["evidence"] = (
