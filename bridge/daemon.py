@@ -154,7 +154,8 @@ class BridgeDaemon(AgentDaemon):
         self.policy: Policy | None = None
         self._records: dict[str, Any] | None = None
         self._restored: list[tuple[str, bytes, VsiTlv]] = []
-        self._queue: asyncio.Queue[tuple[str, Callable[[], Any]]] | None = None
+        self._queue: asyncio.Queue[tuple[str, Callable[[], Any], list[Any] | None]] | None = None
+        self._fdb_batch: list[tuple[str, str, int | None]] | None = None  # open add batch
         self._worker: asyncio.Task[None] | None = None
         self.kernel_errors = 0
         self._draft_filters: dict[tuple[str, Any], tuple[FilterEntry, ...]] = {}
@@ -232,9 +233,17 @@ class BridgeDaemon(AgentDaemon):
     async def _work(self) -> None:
         assert self._queue is not None
         while True:
-            what, op = await self._queue.get()
+            what, op, batch = await self._queue.get()
             try:
-                result = await asyncio.to_thread(op)
+                if batch is not None:  # static FDB adds queued back to back: one dump, one socket
+                    if batch is self._fdb_batch:
+                        self._fdb_batch = None  # closed: later adds start a new batch
+                    items = list(batch)
+                    what = f"fdb add ×{len(items)}"
+                    lb = self.linux
+                    result = await asyncio.to_thread(lb.fdb_add_many, items)
+                else:
+                    result = await asyncio.to_thread(op)
                 log.debug("kernel: %s: %s", what, getattr(result, "value", result))
             except Exception as err:
                 self.kernel_errors += 1
@@ -246,7 +255,16 @@ class BridgeDaemon(AgentDaemon):
 
     def _kernel(self, what: str, op: Callable[[], Any]) -> None:
         if self._queue is not None:
-            self._queue.put_nowait((what, op))
+            self._fdb_batch = None  # keep order: adds after this op go into a new batch
+            self._queue.put_nowait((what, op, None))
+
+    def _kernel_fdb_add(self, port: str, mac: str, vid: int | None) -> None:
+        if self._queue is None:
+            return
+        if self._fdb_batch is None:
+            self._fdb_batch = []
+            self._queue.put_nowait(("fdb add", lambda: None, self._fdb_batch))
+        self._fdb_batch.append((port, mac, vid))
 
     # --- ports ----------------------------------------------------------------------------------
 
@@ -340,7 +358,7 @@ class BridgeDaemon(AgentDaemon):
             if f.mac is not None:
                 mac = mac_str(f.mac)
                 fvid = vid if vlans else None
-                self._kernel(f"fdb add {mac} {port}", partial(lb.fdb_add, port, mac, fvid))
+                self._kernel_fdb_add(port, mac, fvid)
 
     def _unprogram(self, port: str, key: VsiKey, filters: tuple[FilterEntry, ...]) -> None:
         lb = self.linux

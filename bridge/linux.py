@@ -51,7 +51,7 @@ import json
 import re
 import shutil
 import subprocess
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -411,6 +411,59 @@ class LinuxBridge:
         self.records.fdb = {r for r in self.records.fdb if (r.mac, r.vid) != (mac, vid)}
         self.records.fdb.add(rec)
         return Change.ADDED
+
+    def fdb_add_many(self, items: Sequence[tuple[str, str | bytes, int | None]]) -> list[Change]:
+        """:meth:`fdb_add` for many entries with one FDB dump and one netlink socket.
+
+        A burst of associations (a hypervisor announcing hundreds of VSIs) would otherwise dump
+        the whole FDB once per entry: O(N²) work while the agent must keep acking ECP within
+        its ack timer.  Same rules and results as :meth:`fdb_add`, entry by entry."""
+        index: dict[tuple[str, int | None], list[FdbEntry]] = {}
+        for e in self.fdb_entries():
+            index.setdefault((e.mac, e.vid), []).append(e)
+        results: list[Change] = []
+        ports: dict[str, int] = {}
+        with self._ipr() as ipr:
+            for port, raw_mac, vid in items:
+                mac = _norm_mac(raw_mac)
+                if vid is not None and not self.vlan_filtering:
+                    results.append(Change.UNSUPPORTED)
+                    continue
+                change: Change | None = None
+                for e in index.get((mac, vid), ()):
+                    if e.static and e.port == port:
+                        change = Change.UNCHANGED
+                        break
+                    if (e.static or e.local) and FdbRecord(
+                        e.port, mac, vid
+                    ) not in self.records.fdb:
+                        change = Change.CONFLICT
+                        break
+                if change is not None:
+                    results.append(change)
+                    continue
+                if port not in ports:
+                    ports[port] = self._port_index(ipr, port)
+                kw: dict[str, Any] = {"vlan": vid} if vid is not None else {}
+                try:
+                    ipr.fdb(
+                        "replace", ifindex=ports[port], lladdr=mac, flags=NTF_MASTER,
+                        state=STATIC, **kw,
+                    )  # fmt: skip
+                except NetlinkError as exc:
+                    if exc.code == errno.EINVAL and vid is not None:
+                        raise BridgeError(
+                            "EINVAL", f"VLAN {vid} is not on {port} (vlan_add it first)"
+                        ) from exc
+                    raise
+                rec = FdbRecord(port, mac, vid)
+                for e in index.get((mac, vid), ()):  # an own entry on another port moved
+                    self.records.fdb.discard(FdbRecord(e.port, mac, vid))
+                self.records.fdb.add(rec)
+                entry = FdbEntry(port, mac, vid, STATIC, NTF_MASTER)
+                index[(mac, vid)] = [entry]
+                results.append(Change.ADDED)
+        return results
 
     def fdb_del(self, port: str, mac: str | bytes, vid: int | None = None) -> Change:
         """Remove our static entry; entries we did not add are left alone (UNCHANGED)."""

@@ -194,3 +194,26 @@ def test_usable_from_a_worker_thread_of_a_running_loop(topo: Topology) -> None:
 
     assert asyncio.run(main()) is Change.ADDED
     assert kernel_hairpin(sw, "swp2")
+
+
+@pytest.mark.netns
+def test_fdb_add_many_matches_fdb_add(topo: Topology) -> None:
+    """The batched add gives the same results and kernel state as one add at a time, with one
+    FDB dump: new entries ADDED, existing own ones UNCHANGED, foreign static ones CONFLICT."""
+    sw = topo.netns("fab")
+    hv = topo.netns("fah")
+    topo.veth(sw, "p1", hv, "u1")
+    topo.veth(sw, "p2", hv, "u2")
+    topo.bridge(sw, "br0", ports=["p1", "p2"])
+    sw.run("bridge", "fdb", "add", "02:bb:00:00:00:01", "dev", "p2", "master", "static")
+    lb = LinuxBridge("br0", netns=sw.name)
+    items = [("p1", f"02:aa:00:00:00:{i:02x}", None) for i in range(1, 21)]
+    items.append(("p1", "02:bb:00:00:00:01", None))  # someone else's static entry on p2
+    items.append(("p1", "02:aa:00:00:00:01", None))  # already ours (added earlier in the batch)
+    results = lb.fdb_add_many(items)
+    assert results[:20] == [Change.ADDED] * 20
+    assert results[20:] == [Change.CONFLICT, Change.UNCHANGED]
+    ours = {e.mac for e in lb.fdb_entries("p1") if e.static}
+    assert ours == {f"02:aa:00:00:00:{i:02x}" for i in range(1, 21)}
+    assert len(lb.records.fdb) == 20
+    assert lb.fdb_add("p1", "02:aa:00:00:00:05") is Change.UNCHANGED
