@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -101,6 +102,40 @@ class PortLimit:
         self.inner.released(port, key)
 
 
+class RateLimit:
+    """Wraps a policy: per port, at most ``rate`` new or changed VSI requests per second with
+    bursts of ``burst`` (token bucket); the rest are refused with code 2 (insufficient
+    resources, retry later).  Keep-alives of known VSIs never reach the policy, so a flood of
+    associates from one port neither costs the others nor starves its own keep-alives."""
+
+    def __init__(
+        self, inner: Policy, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.inner = inner
+        self.rate = rate
+        self.burst = burst
+        self.clock = clock
+        self.buckets: dict[str, tuple[float, float]] = {}  # port: (tokens, last refill)
+        self.refused = 0
+
+    def decide(self, req: PolicyRequest) -> Decision:
+        now = self.clock()
+        tokens, last = self.buckets.get(req.port, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        if tokens < 1.0:
+            self.buckets[req.port] = (tokens, now)
+            self.refused += 1
+            return Decision.refuse(VdpError.INSUFFICIENT_RESOURCES)
+        self.buckets[req.port] = (tokens - 1.0, now)
+        return self.inner.decide(req)
+
+    def bound(self, req: PolicyRequest, filters: tuple[FilterEntry, ...]) -> None:
+        self.inner.bound(req, filters)
+
+    def released(self, port: str, key: Any) -> None:
+        self.inner.released(port, key)
+
+
 def build_policy(cfg: PolicyConfig, *, vlan_enforceable: bool) -> Policy:
     """The core policy object for the configured policy (docs/config.md, policy)."""
     bindings = Bindings(allow_migration=cfg.mac_migration)
@@ -134,6 +169,8 @@ def build_policy(cfg: PolicyConfig, *, vlan_enforceable: bool) -> Policy:
         policy = Unenforceable(policy)
     if cfg.max_vsis_per_port is not None:
         policy = PortLimit(policy, cfg.max_vsis_per_port)
+    if cfg.rate_limit is not None:
+        policy = RateLimit(policy, cfg.rate_limit.requests_per_s, cfg.rate_limit.burst)
     return policy
 
 
@@ -191,7 +228,11 @@ class BridgeDaemon(AgentDaemon):
         self._queue = asyncio.Queue()
         self._worker = asyncio.create_task(self._work(), name="bridge-kernel")
         if records is not None:
-            report = await asyncio.to_thread(self.linux.reconcile, records)
+            # The kernel should hold what the restored VSIs need, not merely what the records
+            # say: a SIGKILL between saving a VSI change and finishing its kernel work leaves
+            # the two apart (F3, docs/RELIABILITY.md).  The VSIs are the truth.
+            desired = self._desired_records(records)
+            report = await asyncio.to_thread(self.linux.reconcile, desired)
             log.info(
                 "reconciled kernel state with records: %d re-added, %d stale removed, %d failed",
                 len(report.added),
@@ -218,6 +259,32 @@ class BridgeDaemon(AgentDaemon):
                     )
                 except Exception as err:  # a port that is not there yet: lock it when it is
                     log.warning("%s: cannot lock port: %s", port, err)
+
+    def _desired_records(self, records: Any) -> Any:
+        """Kernel state the restored VSIs need: FDB entries (and VLANs where the bridge filters
+        VLANs) of every associated VSI; hairpin, isolation and port locks as recorded."""
+        from qbg.bridge.linux import BridgeRecords, FdbRecord
+
+        vlans_on = bool(self.linux is not None and self.linux.vlan_filtering)
+        fdb: set[FdbRecord] = set()
+        vlans: dict[tuple[str, int], set[str]] = {}
+        for port, mgrid, tlv in self._restored:
+            if int(tlv.mode) != ASSOC:
+                continue
+            owner = _owner(port, tlv.key(mgrid))
+            for f in tlv.filters:
+                vid = f.vid or None
+                if vid and vlans_on:
+                    vlans.setdefault((port, vid), set()).add(owner)
+                if f.mac is not None:
+                    fdb.add(FdbRecord(port, mac_str(f.mac), vid if vlans_on else None))
+        return BridgeRecords(
+            hairpin=set(records.hairpin),
+            fdb=fdb,
+            vlans=vlans,
+            isolated=set(records.isolated),
+            locked=dict(records.locked),
+        )
 
     async def on_stop(self) -> None:
         if self._queue is not None:

@@ -243,6 +243,7 @@ class KernelCaps:
     macvtap_vepa: bool
     nft_bridge: bool  # the nft binary exists and a bridge-family table can be created
     packet_ignore_outgoing: bool
+    probed: bool = True  # False: no scratch namespace could be made (no CAP_SYS_ADMIN)
 
 
 def _try(what: str, fn: Callable[[], object]) -> bool:
@@ -277,7 +278,25 @@ def _probe_nft(ns: str) -> bool:
 def probe_kernel_caps() -> KernelCaps:
     """Probe once per process (cached).  Needs root; creates and deletes ``qbgp-<random>``."""
     ns = f"qbgp-{secrets.token_hex(4)}"
-    subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True, timeout=10)
+    made = subprocess.run(["ip", "netns", "add", ns], capture_output=True, timeout=10)
+    if made.returncode != 0:
+        # A daemon confined to CAP_NET_RAW + CAP_NET_ADMIN (examples/systemd) cannot create a
+        # namespace; it must not experiment on the host's own interfaces either.  Report
+        # "unknown" conservatively: the bridge agent reads VLAN filtering off its real bridge.
+        log.warning(
+            "kernel capability probe skipped: a scratch namespace needs CAP_SYS_ADMIN "
+            "(ip netns add exited %d); capabilities reported as unknown",
+            made.returncode,
+        )
+        return KernelCaps(
+            bridge_vlan_filtering=False,
+            vlan_8021q=False,
+            macvlan_vepa=False,
+            macvtap_vepa=False,
+            nft_bridge=shutil.which("nft") is not None,
+            packet_ignore_outgoing=_probe_ignore_outgoing(),
+            probed=False,
+        )
     try:
         with IPRoute(netns=ns, flags=0) as ipr:
             ipr.link("add", ifname="pv0", kind="veth", peer={"ifname": "pv1"})

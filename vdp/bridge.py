@@ -400,6 +400,18 @@ class VdpBridge:
         self._transition(vsi, BridgeInput.WITHDRAW, vsi.tlv, 0)
         return self._flush()
 
+    def drop_replies(self) -> int:
+        """Forget the replies not yet handed to ECP (the link went down with them queued).
+
+        After a long link outage the station re-sends every VSI's request at link up; replies
+        and withdrawals queued while the link was down would reach it first and end VSIs it is
+        just re-confirming.  What they said is still true at the bridge and is answered again
+        by the station's requests (vdp.md §10.3, S17) [PROJECT].  Returns how many were dropped.
+        """
+        n = len(self._replies)
+        self._replies.clear()
+        return n
+
     def restore(self, mgrid: bytes, tlv: VsiTlv, now: float) -> None:
         """Re-create a VSI recorded before a restart of the bridge agent [PROJECT].
 

@@ -29,9 +29,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..evb import timers
-from ..evb.ecp import EcpDelivered, EcpEndpoint
+from ..evb.ecp import EcpDelivered, EcpEndpoint, EcpGaveUp
 from ..evb.negotiation import EvbConfig, EvbRole, EvbVariant, Negotiated
 from ..evb.port import AnyEvbTlv, EvbNegotiated, EvbPort
+from ..evb.tlv import EvbTlv
 from ..lldp.agent import LldpTimers
 from ..lldp.errors import DecodeError, LocalError
 from ..lldp.events import EMPTY, Event, FrameDropped, Output
@@ -43,6 +44,10 @@ from .draft_station import DraftVdpStation
 from .policy import Policy
 from .station import VdpStation
 from .tlv import VsiKey, VsiTlv
+
+RESEND_PROBE_S = 0.1
+"""After link up, how soon unanswered requests are tried again when ECP gave up on them before
+the bridge was heard (its end of the link may come up later than ours) [PROJECT]."""
 
 __all__ = ["BridgePort", "DraftBridgePort", "DraftStationPort", "PortOptions", "StationPort"]
 
@@ -335,23 +340,78 @@ class StationPort(_Port):
         )
         super().__init__(name, mac, evb, options, initial_seq, rng)
         self._up_at = 0.0
+        self._heard = False  # the bridge has heard us at least once (kept across link flaps)
+        self._lost_since_up = False  # ECP gave up on something since the last link up
+        self._resend_due = False
+        self._resend_at: float | None = None  # probe again for a bridge not yet back
 
     def _ready(self) -> bool:
-        return self.up and (self.peer_seen or self._now >= self._up_at + self.options.vdp_hold)
+        """May VDP requests go out?  Once the bridge has heard us (its EVB TLV echoes our
+        station status: its ECP and VDP run then; lldpad starts them only after its first EVB
+        exchange, evb-tlv.md §2.7), at once again after a link flap on a port that had
+        negotiated (so short flaps do not outlast the bridge's keep-alive supervision), or
+        when ``vdp_hold`` has passed (lldpad's behaviour: proceed with local values)."""
+        if not self.up:
+            return False
+        if self._heard:
+            return True
+        if self._heard_by_peer():
+            self._heard = True
+            return True
+        return self._now >= self._up_at + self.options.vdp_hold
+
+    def _heard_by_peer(self) -> bool:
+        peer, sent = self.evb.peer, self.evb.sent
+        if peer is None:
+            return False
+        if isinstance(peer, EvbTlv) and isinstance(sent, EvbTlv):
+            # A bridge echoes our station-status octet verbatim; 0 means "nothing heard yet",
+            # unless we send 0 ourselves (no RRREQ and RRSTAT 0): then the echo tells nothing.
+            return peer.station_status != 0 or sent.station_status == 0
+        return True  # draft 0.2 has no echo: the peer's TLV is all there is
 
     def link_up(self, now: float, initial_seq: int | None = None) -> Output:
         self._up_at = now
+        self._lost_since_up = False
+        self._resend_at = None
         return super().link_up(now, initial_seq) + self._process(self.vdp.link_up(now), now)
+
+    def _apply(self, negotiated: Negotiated) -> None:
+        super()._apply(negotiated)
+        if negotiated.peer_seen and self._lost_since_up:
+            # ECP gave up on a VDPDU after link up and now the bridge is heard (its end came
+            # up later than ours): send the unanswered requests again instead of waiting out
+            # their response wait, which may outlast the bridge's keep-alive supervision.
+            self._lost_since_up = False
+            self._resend_due = True
+            self._resend_at = None
+
+    def _process(self, out: Output, now: float) -> Output:
+        if any(isinstance(ev, EcpGaveUp) for ev in out.events):
+            self._lost_since_up = True
+            if not self.peer_seen:
+                # The bridge's end may still be coming up (a flap seen first here): try the
+                # unanswered requests again shortly rather than only after their response
+                # wait, which can outlast the bridge's keep-alive supervision.
+                self._resend_at = now + RESEND_PROBE_S
+        return super()._process(out, now)
 
     def timer(self, now: float) -> Output:
         out = super().timer(now)
-        if self.up and not self.peer_seen and self._ready():
+        if self._resend_due or (self._resend_at is not None and now >= self._resend_at):
+            self._resend_due, self._resend_at = False, None
+            out = out + self._process(self.vdp.link_up(now, idle=False), now)
+        if self.up and self.vdp.has_pending() and self._ready():
             out = self._kick(out, now)
         return out
 
     def next_deadline(self) -> float | None:
         d = super().next_deadline()
-        if self.up and not self.peer_seen and self.vdp.has_pending():
+        if self._resend_due:
+            return self._now
+        if self._resend_at is not None:
+            d = self._resend_at if d is None else min(d, self._resend_at)
+        if self.up and not self._heard and self.vdp.has_pending():
             hold = self._up_at + self.options.vdp_hold
             if hold > self._now:
                 d = hold if d is None else min(d, hold)
@@ -429,6 +489,10 @@ class BridgePort(_Port):
             batch_replies=options.batch_replies and not options.lldpad_compatible_pacing,
         )
         super().__init__(name, mac, evb, options, initial_seq, rng)
+
+    def link_up(self, now: float, initial_seq: int | None = None) -> Output:
+        self.vdp.drop_replies()  # stale replies queued while down (see VdpBridge.drop_replies)
+        return super().link_up(now, initial_seq)
 
     def withdraw(self, key: VsiKey, now: float) -> Output:
         """Bridge-initiated De-Associate of one VSI (S9)."""

@@ -292,12 +292,13 @@ class VdpStation:
         """Request De-Associate (type 4); refused (EINVAL) for an unknown VSI (§10.2)."""
         return self.command(mgrid, dataclasses.replace(tlv, mode=VdpTlvType.DEASSOC), now)
 
-    def link_up(self, now: float) -> Output:
+    def link_up(self, now: float, *, idle: bool = True) -> Output:
         """Re-send every idle VSI's current request after link up (S17, qbg behaviour); VSIs
-        waiting for an answer keep their timers (their request is re-queued if ECP lost it)."""
+        waiting for an answer keep their timers (their request is re-queued if ECP lost it).
+        ``idle=False`` re-queues only the unanswered ones (the peer came back later)."""
         self._now = timers.to_us(now)
         for vsi in list(self._vsis.values()):
-            if vsi.state is State.WAIT_SYSCMD_2:
+            if vsi.state is State.WAIT_SYSCMD_2 and idle:
                 self._disarm(vsi)
                 self._run(vsi, Input.KA_EXPIRED)
             elif vsi.state in _WAITING and not vsi.queued:

@@ -223,10 +223,7 @@ NEEDS_SYS_ADMIN = (
 
 @pytest.mark.parametrize(
     "role",
-    [
-        pytest.param("bridge", marks=pytest.mark.xfail(strict=True, reason=NEEDS_SYS_ADMIN)),
-        pytest.param("station", marks=pytest.mark.xfail(strict=True, reason=NEEDS_SYS_ADMIN)),
-    ],
+    ["bridge", "station"],
 )
 def test_daemon_runs_with_only_net_raw_and_net_admin(role: str) -> None:
     """The daemon under the capabilities of examples/systemd/qbg-ROLE.service: bounding,

@@ -140,7 +140,6 @@ STALE_RECORD = (
 )
 
 
-@pytest.mark.xfail(strict=True, reason=STALE_RECORD)
 def test_stale_record_without_vsi_is_removed_after_restart() -> None:
     """The state a SIGKILL inside that window leaves, made deterministic: the records hold
     MAC 2's FDB entry, the VSI table no longer holds VSI 2."""

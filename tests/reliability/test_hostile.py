@@ -291,7 +291,6 @@ def test_daemon_enforces_max_vsis_per_port() -> None:
 
 
 @pytest.mark.netns
-@pytest.mark.xfail(strict=True, reason=LIMITS_NOT_ENFORCED)
 def test_daemon_enforces_request_rate_per_port() -> None:
     with bed(1) as tb:
         start_pair(tb, 0, bridge_extra="policy:\n  rate_limit: {requests_per_s: 5, burst: 5}\n")
