@@ -54,7 +54,6 @@ __all__ = [
     "check_frame",
     "load_seeds",
     "mutate",
-    "register",
     "run",
     "seed_corpus",
 ]
@@ -550,17 +549,6 @@ def run_parallel(frames: int, *, seed: int = 0, jobs: int = 0, machines: bool = 
 
 
 # --- CLI ------------------------------------------------------------------------------------------
-
-
-def register(subparsers: Any) -> None:
-    """Add ``qbg fuzz`` to the ``qbg`` CLI's subparsers."""
-    p = subparsers.add_parser("fuzz", help="fuzz the decoders and live machines (in-process)")
-    p.add_argument("--frames", type=int, default=1_000_000, help="frames to feed (default 1e6)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (runs are reproducible)")
-    p.add_argument("--jobs", type=int, default=0, help="processes (default: one per core)")
-    p.add_argument("--no-machines", action="store_true", help="decoders only")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
