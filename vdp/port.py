@@ -45,6 +45,9 @@ from .policy import Policy
 from .station import VdpStation
 from .tlv import VsiKey, VsiTlv
 
+_EPS = 1e-7
+"""Deadlines are floats the adapter may round (to µs): a deadline counts as reached within it."""
+
 RESEND_PROBE_S = 0.1
 """After link up, how soon unanswered requests are tried again when ECP gave up on them before
 the bridge was heard (its end of the link may come up later than ours) [PROJECT]."""
@@ -358,7 +361,7 @@ class StationPort(_Port):
         if self._heard_by_peer():
             self._heard = True
             return True
-        return self._now >= self._up_at + self.options.vdp_hold
+        return self._now + _EPS >= self._up_at + self.options.vdp_hold
 
     def _heard_by_peer(self) -> bool:
         peer, sent = self.evb.peer, self.evb.sent
@@ -398,7 +401,7 @@ class StationPort(_Port):
 
     def timer(self, now: float) -> Output:
         out = super().timer(now)
-        if self._resend_due or (self._resend_at is not None and now >= self._resend_at):
+        if self._resend_due or (self._resend_at is not None and now + _EPS >= self._resend_at):
             self._resend_due, self._resend_at = False, None
             out = out + self._process(self.vdp.link_up(now, idle=False), now)
         if self.up and self.vdp.has_pending() and self._ready():
