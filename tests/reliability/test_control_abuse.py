@@ -215,12 +215,6 @@ def _capabilities(pid: int) -> dict[str, int]:
     return out
 
 
-NEEDS_SYS_ADMIN = (
-    "qbg/netlink.py probe_kernel_caps() runs `ip netns add` (needs CAP_SYS_ADMIN) with "
-    "check=True: without it the bridge daemon dies at start and `status` fails on both roles"
-)
-
-
 @pytest.mark.parametrize(
     "role",
     ["bridge", "station"],

@@ -132,14 +132,6 @@ def test_bridge_sigkill_under_load_reconciles_kernel_state() -> None:
         print(f"\nbridge SIGKILL x{KILLS}: kernel FDB == records == VSIs each time")
 
 
-STALE_RECORD = (
-    "bridge/daemon.py persists VSIs (changed at once) and kernel records (changed when the "
-    "worker thread finishes) in one coalesced save; a SIGKILL after a VSI left Associate but "
-    "before its 'fdb del' ran leaves a record without a VSI, and on restart reconcile() "
-    "re-adds that FDB entry and nothing ever removes it (stale entry steering the MAC)"
-)
-
-
 def test_stale_record_without_vsi_is_removed_after_restart() -> None:
     """The state a SIGKILL inside that window leaves, made deterministic: the records hold
     MAC 2's FDB entry, the VSI table no longer holds VSI 2."""

@@ -16,28 +16,6 @@ N = size(50, 500)
 FLAPS = size(3, 20)
 
 
-SHORT_FLAP_LOSS = (
-    "after link up the station holds VDP until the bridge's EVB TLV is heard again "
-    "(vdp/port.py StationPort._ready), i.e. until the next LLDP tick (up to 1 s); the keep-alive "
-    "that fell due while the link was down waits that long, and with RKA 17 (margin "
-    "supervision - keep-alive = 0.68 s) a 0.5 s flap lets the bridge's supervision expire: "
-    "it de-associates every VSI and the station daemon keeps them ended"
-)
-
-
-LONG_FLAP_LOSS = (
-    "(in memory, station's end up first) a flap longer than the supervision: "
-    "the bridge's supervision De-Associates, generated "
-    "while the link is down, are queued and sent at once after link up, before the station "
-    "(which holds VDP until the bridge's EVB TLV) re-sends its requests; they end every "
-    "station VSI (reason 'bridge') and the station daemon keeps them ended"
-)
-
-
-def _x(reason: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, reason=reason)
-
-
 @pytest.mark.parametrize(
     ("side", "rka", "down_s"),
     [
