@@ -303,9 +303,14 @@ class RawLink:
 
     def _on_readable(self) -> None:
         assert self._loop is not None and self._callback is not None
-        self._drain(self._callback, self._loop.time())
+        self._drain(self._callback, None)
 
-    def _drain(self, callback: Callback, now: float) -> None:
+    def _drain(self, callback: Callback, now: float | None) -> None:
+        """Deliver every queued frame.  ``now=None``: each frame gets the loop's time when it
+        is handed over, not the time the drain began — handling one frame can take
+        milliseconds, and a stale ``now`` would make the machines' timers (ECP minGap, ack
+        timer) start in the past."""
+        clock = self._loop.time if self._loop is not None else (lambda: 0.0)
         sock = self._sock
         while sock is not None:
             try:
@@ -325,7 +330,7 @@ class RawLink:
                 continue
             self.stats.rx_frames += 1
             try:
-                callback(frame, now)
+                callback(frame, clock() if now is None else now)
             except Exception:  # a bug above us must not kill the reader
                 self.stats.callback_errors += 1
                 log.exception("%s: frame callback failed", self.ifname)

@@ -107,9 +107,14 @@ def test_station_on_lldpd_bridge_on_own_agent(tb: Testbed) -> None:
     assert lldp_status(tb, "bridge") == {"transport": "own", "health": "ok"}
     # lldpd carries our TLV on the NCB address, and the bridge's own agent heard it.
     assert agent_type(lp) == "nearest customer bridge"
-    tlvs = custom_tlvs(lp, "uplink")
-    assert [(t["oui"], t["subtype"]) for t in tlvs] == [("00,80,C2", "13")]
-    assert tlvs[0]["value"] == "03,05,68,B4,34"  # RRSTAT 1, R 3 RTE 8, station, ROL RWD/RKA 20
+    # RRSTAT 1, R 3 RTE 8, station, ROL RWD/RKA 20, once converged
+    tb.wait_for(
+        lambda: (
+            [(t["oui"], t["subtype"], t["value"]) for t in custom_tlvs(lp, "uplink")]
+            == [("00,80,C2", "13", "03,05,68,B4,34")]
+        ),
+        what="station's converged EVB TLV in lldpd",
+    )
     nb = tb.ctl("bridge", "neighbors")["neighbors"]
     assert nb and nb[0]["evb"] is not None
     nb_s = tb.ctl("station0", "neighbors")["neighbors"]
@@ -136,8 +141,11 @@ def test_bridge_on_lldpd_station_on_own_agent(tb: Testbed) -> None:
     assert_associated(tb, {MAC1})
     st = lldp_status(tb, "bridge")
     assert st["transport"] == "lldpd" and st["health"] == "ok", st
-    tlvs = custom_tlvs(lp, tb.port(0))
-    assert tlvs and tlvs[0]["value"] == "03,05,68,74,34"  # RRCAP+RRCTR, echo 05, bridge
+    # RRCAP+RRCTR, echo 05, bridge: once the station's converged TLV has been heard
+    tb.wait_for(
+        lambda: [t["value"] for t in custom_tlvs(lp, tb.port(0))] == ["03,05,68,74,34"],
+        what="bridge's converged EVB TLV in lldpd",
+    )
 
 
 def test_both_on_lldpd_with_lldpd_restart(tb: Testbed) -> None:
