@@ -29,6 +29,7 @@ from typing import Any, Literal, NoReturn, TypeVar, cast
 import yaml
 
 from qbg.lldp.errors import QbgError
+from qbg.vdp.vsiid import parse_mgrid  # the text forms of vdp.md §3: one implementation
 
 __all__ = [
     "BridgeConfig",
@@ -301,8 +302,6 @@ class BridgeConfig:
 
 _MAC_RE = re.compile(r"[0-9A-Fa-f]{2}([:-]?)[0-9A-Fa-f]{2}(\1[0-9A-Fa-f]{2}){4}")
 _HEX = re.compile(r"[0-9A-Fa-f]+")
-_HEX_DASH = re.compile(r"[0-9A-Fa-f-]+")
-_ALNUM = re.compile(r"[0-9A-Za-z]{1,15}")
 _IFNAME = re.compile(r"[^\s/:]{1,15}")
 _V4_PREFIX = bytes(10) + b"\xff\xff"
 
@@ -317,25 +316,6 @@ def parse_mac(text: str) -> bytes:
 
 def _mac_str(mac: bytes) -> str:
     return ":".join(f"{b:02x}" for b in mac)
-
-
-def parse_mgrid(text: str) -> bytes:
-    """Manager ID octets for the text forms of vdp.md §3 (same order as ``vdp.vsiid``)."""
-    s = text.strip()
-    if s.isascii() and s.isdigit() and 1 <= int(s) <= 255:
-        return bytes([int(s)]) + bytes(15)
-    if "." in s or ":" in s:
-        addr = ipaddress.ip_address(s)
-        return _V4_PREFIX + addr.packed if addr.version == 4 else addr.packed
-    if _HEX_DASH.fullmatch(s) and _HEX.search(s):
-        digits = s.replace("-", "")
-        if len(digits) > 32:
-            raise ValueError("longer than 16 octets")
-        octets = bytes(int(digits[i : i + 2], 16) for i in range(0, len(digits), 2))
-        return octets + bytes(16 - len(octets))
-    if _ALNUM.fullmatch(s):
-        return s.encode("ascii") + bytes(16 - len(s))
-    raise ValueError("expected 1..255, an IP address, hex digits/dashes, or ≤ 15 letters/digits")
 
 
 def parse_vsiid(fmt: str, text: str) -> bytes:
