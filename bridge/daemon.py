@@ -30,7 +30,15 @@ from typing import Any
 
 from qbg.config import BridgeConfig, PolicyConfig
 from qbg.control import ControlError
-from qbg.daemon import AgentDaemon, Handler, Interface, evb_config, port_options, random_seq
+from qbg.daemon import (
+    AgentDaemon,
+    Handler,
+    Interface,
+    evb_config,
+    port_options,
+    random_seq,
+    vsi_fields,
+)
 from qbg.evb.negotiation import EvbRole
 from qbg.evb.port import EvbNegotiated, EvbPeerLost
 from qbg.lldp.errors import LocalError
@@ -50,14 +58,14 @@ from qbg.vdp.policy import (
 )
 from qbg.vdp.port import BridgePort, DraftBridgePort
 from qbg.vdp.tlv import VdpError, VsiKey, VsiTlv
-from qbg.vdp.vsiid import mgrid_text, vsiid_text
+from qbg.vdp.vsiid import vsiid_text
 
 __all__ = ["BridgeDaemon", "build_policy", "main"]
 
 log = logging.getLogger("qbg.bridge")
 
 ASSOC = 3
-FORMAT_NAMES = {1: "vid", 2: "mac-vid", 3: "group-vid", 4: "group-mac-vid"}
+MODE_NAMES = {1: "preassoc", 2: "preassoc-rr", 3: "assoc"}
 STATE_NAMES = {1: "PREASSOCIATED", 2: "PREASSOCIATED_RR", 3: "ASSOCIATED"}
 
 
@@ -585,27 +593,10 @@ class BridgeDaemon(AgentDaemon):
     def _vsi_json(name: str, key: VsiKey, tlv: VsiTlv, state: str) -> dict[str, Any]:
         return {
             "interface": name,
-            "manager_id": mgrid_text(key.mgrid),
-            "type_id": tlv.type_id,
-            "type_version": tlv.type_version,
-            "vsiid_format": {1: "ipv4", 2: "ipv6", 3: "mac", 4: "local", 5: "uuid"}.get(
-                int(tlv.vsiid_format), str(int(tlv.vsiid_format))
-            ),
-            "vsiid": vsiid_text(int(tlv.vsiid_format), tlv.vsiid),
-            "filter_format": FORMAT_NAMES.get(int(tlv.filter_format), str(int(tlv.filter_format))),
-            "filters": [
-                {
-                    "vid": f.vid,
-                    "ps": f.ps,
-                    "pcp": f.pcp,
-                    **({"mac": mac_str(f.mac)} if f.mac is not None else {}),
-                    **({"group_id": f.group_id} if f.group_id is not None else {}),
-                }
-                for f in tlv.filters
-            ],
+            **vsi_fields(key.mgrid, tlv),
             "state": state,
-            "requested_mode": {1: "preassoc", 2: "preassoc-rr", 3: "assoc"}.get(int(tlv.mode)),
-            "confirmed_mode": {1: "preassoc", 2: "preassoc-rr", 3: "assoc"}.get(int(tlv.mode)),
+            "requested_mode": MODE_NAMES.get(int(tlv.mode)),
+            "confirmed_mode": MODE_NAMES.get(int(tlv.mode)),
         }
 
     def vsi_counts(self, iface: Interface) -> dict[str, int]:

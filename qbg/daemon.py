@@ -50,7 +50,7 @@ from .pump import Pump
 from .store import StateStore
 from .vdp.port import BridgePort, DraftBridgePort, DraftStationPort, PortOptions, StationPort
 
-__all__ = ["AgentDaemon", "Interface", "evb_config", "port_options"]
+__all__ = ["AgentDaemon", "Interface", "evb_config", "port_options", "vsi_fields"]
 
 log = logging.getLogger("qbg.daemon")
 
@@ -568,6 +568,35 @@ class AgentDaemon:
                 }
             )
         return {"neighbors": rows}
+
+
+def vsi_fields(mgrid: bytes, tlv: Any, filters: Any = None) -> dict[str, Any]:
+    """The identity and filter part of a VSI object of docs/control.md (both roles)."""
+    from .config import FILTER_FORMATS, VSIID_FORMATS
+    from .lldp.frame import mac_str
+    from .vdp.vsiid import mgrid_text, vsiid_text
+
+    vfmt, ffmt = int(tlv.vsiid_format), int(tlv.filter_format)
+    vnames = {v: k for k, v in VSIID_FORMATS.items()}
+    fnames = {v: k for k, v in FILTER_FORMATS.items()}
+    return {
+        "manager_id": mgrid_text(mgrid),
+        "type_id": tlv.type_id,
+        "type_version": tlv.type_version,
+        "vsiid_format": vnames.get(vfmt, str(vfmt)),
+        "vsiid": vsiid_text(vfmt, tlv.vsiid),
+        "filter_format": fnames.get(ffmt, str(ffmt)),
+        "filters": [
+            {
+                "vid": f.vid,
+                "ps": f.ps,
+                "pcp": f.pcp,
+                **({"mac": mac_str(f.mac)} if f.mac is not None else {}),
+                **({"group_id": f.group_id} if f.group_id is not None else {}),
+            }
+            for f in (tlv.filters if filters is None else filters)
+        ],
+    }
 
 
 def _proto(frame: bytes) -> str:

@@ -23,11 +23,18 @@ from typing import Any
 
 from qbg.config import FILTER_FORMATS, HINTS, VSIID_FORMATS, StationConfig, VsiConfig
 from qbg.control import ControlError
-from qbg.daemon import AgentDaemon, Handler, Interface, evb_config, port_options, random_seq
+from qbg.daemon import (
+    AgentDaemon,
+    Handler,
+    Interface,
+    evb_config,
+    port_options,
+    random_seq,
+    vsi_fields,
+)
 from qbg.evb.negotiation import EvbRole
 from qbg.lldp.errors import EncodeError, LocalError
 from qbg.lldp.events import Event
-from qbg.lldp.frame import mac_str
 from qbg.vdp.draft02 import DraftFilterEntry, DraftVdpTlv
 from qbg.vdp.draft_station import DraftProfileConfirmed, DraftProfileEnded
 from qbg.vdp.events import (
@@ -41,7 +48,7 @@ from qbg.vdp.events import (
 from qbg.vdp.filters import FilterEntry
 from qbg.vdp.port import DraftStationPort, StationPort
 from qbg.vdp.tlv import VsiKey, VsiTlv
-from qbg.vdp.vsiid import mgrid_text, parse_mgrid, parse_vsiid, vsiid_text
+from qbg.vdp.vsiid import parse_mgrid, parse_vsiid, vsiid_text
 
 __all__ = ["StationDaemon", "main"]
 
@@ -204,22 +211,7 @@ def vsi_json(v: StationVsi, state: str | None) -> dict[str, Any]:
         "interface": v.interface,
         "name": v.name,
         "source": v.source,
-        "manager_id": mgrid_text(v.mgrid),
-        "type_id": t.type_id,
-        "type_version": t.type_version,
-        "vsiid_format": VSIID_NAMES.get(int(t.vsiid_format), str(int(t.vsiid_format))),
-        "vsiid": vsiid_text(int(t.vsiid_format), t.vsiid),
-        "filter_format": FORMAT_NAMES.get(int(t.filter_format), str(int(t.filter_format))),
-        "filters": [
-            {
-                "vid": f.vid,
-                "ps": f.ps,
-                "pcp": f.pcp,
-                **({"mac": mac_str(f.mac)} if f.mac is not None else {}),
-                **({"group_id": f.group_id} if f.group_id is not None else {}),
-            }
-            for f in filters
-        ],
+        **vsi_fields(v.mgrid, t, filters),
         "state": state or "ENDED",
         "requested_mode": MODE_NAMES.get(int(t.mode), str(int(t.mode))),
         "confirmed_mode": v.confirmed,
