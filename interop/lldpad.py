@@ -280,7 +280,11 @@ class Lldpad:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.conf.write_text(lldpad_conf(self.ifname, self.role, self.variant, **self.keys))
         logf = self.log.open("ab")
-        script = 'mount -t tmpfs -o size=1m,mode=1777 qbg-lldpad-shm /dev/shm && exec "$@"'
+        # /dev/shm may be missing (the QEMU guest's bare devtmpfs, interop/vm.py): create it
+        script = (
+            "{ [ -d /dev/shm ] || mkdir -p /dev/shm; } && "
+            'mount -t tmpfs -o size=1m,mode=1777 qbg-lldpad-shm /dev/shm && exec "$@"'
+        )
         self.proc = self.ns.spawn(
             "unshare",
             "--ipc",
