@@ -20,6 +20,8 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import gzip
 import hashlib
 import os
@@ -27,9 +29,14 @@ import re
 import shutil
 import stat
 import subprocess
+import tempfile
 import textwrap
+import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 __all__ = ["GuestKernel", "GuestResult", "VmError", "available"]
 
@@ -201,6 +208,33 @@ class GuestKernel:
         entries.append(("init", f, init))
         return _newc(entries)
 
+    @contextlib.contextmanager
+    def private(self, prefix: str = "run-") -> Iterator[GuestKernel]:
+        """This guest with a work directory of its own (its own ``out/`` result share), so
+        concurrent runs from one checkout do not clobber each other; removed afterwards."""
+        work = Path(tempfile.mkdtemp(prefix=prefix, dir=self.workdir))
+        (work / "root").symlink_to(os.path.relpath(self.workdir / "root", work))
+        try:
+            yield dataclasses.replace(self, workdir=work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def run_streaming(
+        self, command: str, stream: IO[str], timeout: float = 900, memory_mb: int = 2048
+    ) -> GuestResult:
+        """:meth:`run`, copying the guest's output to ``stream`` while it runs."""
+        done = threading.Event()
+        log = self.workdir / "out" / "run.log"
+        with contextlib.suppress(OSError):  # a previous run's log must not be replayed
+            log.unlink()
+        tail = threading.Thread(target=_follow, args=(log, stream, done), daemon=True)
+        tail.start()
+        try:
+            return self.run(command, timeout=timeout, memory_mb=memory_mb)
+        finally:
+            done.set()
+            tail.join(timeout=5)
+
     def run(self, command: str, timeout: float = 900, memory_mb: int = 2048) -> GuestResult:
         """Boot the guest, run ``command`` with bash in the host root, return its status."""
         out = self.workdir / "out"
@@ -245,3 +279,21 @@ class GuestKernel:
                 f"{boot.stdout[-1500:]}\n{log[-1500:]}"
             )
         return GuestResult(int(m.group(1)), log[: m.start()])
+
+
+def _follow(path: Path, out: IO[str], done: threading.Event) -> None:
+    """Copy what is appended to ``path`` (the guest's log over 9p) to ``out`` until ``done``."""
+    pos = 0
+    while True:
+        finished = done.is_set()
+        with contextlib.suppress(OSError):
+            with open(path, errors="replace") as f:
+                f.seek(pos)
+                chunk = f.read()
+                pos = f.tell()
+            if chunk:
+                out.write(chunk.split(_MARK)[0])
+                out.flush()
+        if finished:
+            return
+        time.sleep(0.5)

@@ -8,12 +8,9 @@ package, with the same checkout and venv shared over 9p.  Where the host kernel 
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,14 +34,10 @@ def guest() -> Iterator[GuestKernel]:
         pytest.fail(f"QEMU harness unavailable: {reason}")
     base = GuestKernel.prepare(ROOT / "build" / "vm")
     # A private work directory per session: run() recreates <workdir>/out (the guest's result
-    # share), which concurrent runs from the same checkout would otherwise clobber.  It must
-    # not be under /tmp (tmpfs in the guest, mounted over the share).
-    private = Path(tempfile.mkdtemp(prefix="run-", dir=base.workdir))
-    (private / "root").symlink_to("../root")  # the unpacked kernel modules
-    try:
-        yield dataclasses.replace(base, workdir=private)
-    finally:
-        shutil.rmtree(private, ignore_errors=True)
+    # share), which concurrent runs from the same checkout would otherwise clobber.  It is
+    # under build/vm, not /tmp (tmpfs in the guest, mounted over the share).
+    with base.private() as g:
+        yield g
 
 
 def test_guest_kernel_has_vlans(guest: GuestKernel) -> None:
