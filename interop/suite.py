@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -52,6 +54,10 @@ R, RTE, RWD, RKA = 3, 8, 17, 17
 KA_S = 10e-6 * 2**RKA  # 1.31 s
 SUPERV_S = 1.5 * ((1 + 2 * R) * 10e-6 * 2**RTE + KA_S)  # ≈ 2.0 s
 N_MANY = 50
+# Waits (not protocol timers) stretch inside the QEMU guest, where Python runs ~10x slower.
+SLOW = 4.0 if os.environ.get("QBG_IN_GUEST") else 1.0
+VLAN_SCENARIO = "VLAN on the port: added on associate, removed on de-associate and timeout"
+GUEST_TEST = "tests/interop/test_lldpad_vlan.py"
 
 
 class Failed(AssertionError):
@@ -92,6 +98,23 @@ def wait_until(cond: Callable[[], Any], timeout: float, step: float = 0.1) -> An
         if value or time.monotonic() > end:
             return value
         time.sleep(step)
+
+
+def kernel_vlan_filtering() -> bool:
+    """Whether this kernel has bridge VLAN filtering, probed as the daemons probe it."""
+    from ..netlink import probe_kernel_caps
+
+    return bool(probe_kernel_caps().bridge_vlan_filtering)
+
+
+def port_vlans(tb: Testbed, port: str) -> set[int]:
+    """The VIDs on bridge port ``port`` as ``bridge -j vlan show dev PORT`` prints them."""
+    out = tb.switch.run("bridge", "-j", "vlan", "show", "dev", port).stdout
+    vids: set[int] = set()
+    for entry in json.loads(out or "[]"):
+        for v in entry.get("vlans", []):
+            vids.update(range(int(v["vlan"]), int(v.get("vlanEnd", v["vlan"])) + 1))
+    return vids
 
 
 # --- capture analysis -------------------------------------------------------------------------
@@ -171,6 +194,8 @@ class Suite:
     log: Callable[[str], None] = lambda s: None
     results: list[Result] = field(default_factory=list)
     capture_files: list[str] = field(default_factory=list)
+    # the VLAN part of the bridge role: kernel_vlan_filtering, checked, note
+    vlan: dict[str, Any] = field(default_factory=dict)
 
     def record(self, r: Result) -> None:
         self.results.append(r)
@@ -830,6 +855,181 @@ class Suite:
             self._later.append(ttl0)
         ctl.close()
 
+    # --- role bridge with VLANs: lldpad station ↔ qbg bridge on a VLAN-filtering bridge ------
+
+    def run_bridge_vlan(self) -> None:
+        """The VLAN part of the bridge role: our bridge puts each associated VSI's VIDs on the
+        port and takes them off on de-associate and keep-alive timeout, reference-counted.
+
+        Needs bridge VLAN filtering (probed as the daemons probe it).  Without it one
+        ``pending`` row says so and where the part is covered; it is never a silent pass."""
+        role = "bridge"
+        caps = kernel_vlan_filtering()
+        self.vlan = {"kernel_vlan_filtering": caps, "checked": False, "note": ""}
+        if not caps:
+            note = (
+                "not checkable on this kernel (no bridge VLAN filtering, probed like the"
+                f" daemons do); covered by {GUEST_TEST} in a QEMU guest with Debian's kernel"
+                " (tests/vm/test_vlan_in_guest.py, part of ./run test); see it with"
+                " `qbg interop lldpad --guest --vlan-only`"
+            )
+            self.vlan["note"] = note
+            with self.scenario(VLAN_SCENARIO, role) as b:
+                b["evidence"] = note
+                b["result"] = "pending"
+            return
+        with Testbed(hypervisors=1, rte=RTE, rka=RKA, vlan_filtering=True) as tb:
+            self.quiet(tb)
+            cap = Capture(
+                tb.switch, "swp1", self.cap_path("lldpad-station-vs-qbg-bridge-vlan.pcap")
+            )
+            cap.start()
+            t_cap = time.time()
+            cfg = tb.bridge_config().replace(
+                f"    evb: {{rte: {RTE}, rka: {RKA}}}\n", self.evb_yaml()
+            )
+            lp = Lldpad(
+                tb.hosts[0],
+                "uplink",
+                "station",
+                "std",
+                tb.dir / "lldpad",
+                keys={
+                    "ecpretries": R,
+                    "ecprte": RTE,
+                    "vdprwd": RWD,
+                    "vdprka": RKA,
+                    "evbgpid": True,
+                },
+            )
+            try:
+                tb.start_bridge(config=cfg, wait=20 * SLOW)
+                lp.start(timeout=10 * SLOW)
+                ctl = ControlClient(tb.daemons["bridge"].socket, timeout=60 * SLOW)
+                self._bridge_vlan_scenarios(tb, lp, ctl, role)
+                ctl.close()
+            finally:
+                with contextlib.suppress(Exception):
+                    lp.stop()
+                with contextlib.suppress(Exception):
+                    if "bridge" in tb.daemons:
+                        tb.stop(tb.daemons["bridge"])
+                cap.stop()
+            self.capture_files.append(str(cap.path))
+            self._later = []
+            self._deferred(role, cap.path, t_cap, BRIDGE_MAC)
+        rows = [r for r in self.results if r.scenario.startswith("VLAN:")]
+        passed = sum(1 for r in rows if r.result == "pass")
+        self.vlan["checked"] = True
+        self.vlan["note"] = f"checked on this kernel: {passed} of {len(rows)} VLAN rows passed"
+
+    def _bridge_vlan_scenarios(
+        self, tb: Testbed, lp: Lldpad, ctl: ControlClient, role: str
+    ) -> None:
+        def vids() -> set[int]:
+            return port_vlans(tb, "swp1")
+
+        def fdb() -> set[tuple[str, int | None]]:
+            return {(e["mac"], e.get("vlan")) for e in tb.fdb()}
+
+        def ours() -> dict[str, dict[str, Any]]:
+            return {v["vsiid"]: v for v in ctl.call("vsi.list")["vsis"]}
+
+        def vdp(mode: str, n: int, filters: list[str]) -> Any:
+            r = lp.vsi(mode, uuid(n), filters)
+            expect(r.answered, f"{r.summary()} {r.text[-200:]}")
+            expect(r.fields.get("mode") == mode, r.summary())
+            return r
+
+        def show() -> str:
+            return f"bridge vlan show dev swp1: {sorted(vids())}"
+
+        def settle(cond: Callable[[], Any], timeout: float = 3.0) -> Any:
+            return wait_until(cond, timeout * SLOW)
+
+        with self.scenario("VLAN: EVB negotiated on a VLAN-filtering bridge", role) as b:
+            lp.wait_vdp_ready(20 * SLOW)
+            pol = ctl.call("policy.show")
+            link = tb.switch.ip("-d", "link", "show", "dev", "br0")
+            expect("vlan_filtering 1" in link, f"br0 is not VLAN-filtering: {link}")
+            expect(pol.get("vlan_enforced") is True, f"qbg policy.show: {pol}")
+            expect(vids() == {1}, f"before any VSI: {show()}")
+            b["evidence"] = (
+                f"ip -d link show br0: vlan_filtering 1; qbg policy.show: vlan_enforced"
+                f" {pol['vlan_enforced']}; {show()} (PVID only)"
+            )
+
+        v11, v12, v13 = f"100-{mac(11)}", f"100-{mac(12)}", f"200-{mac(13)}"
+        v14 = [f"200-{mac(14, 0)}", f"201-{mac(14, 1)}"]
+        with self.scenario("VLAN: associate puts the VID on the port (vdptool)", role) as b:
+            r = vdp("assoc", 11, [v11])
+            ok = settle(lambda: 100 in vids() and (mac(11), 100) in fdb())
+            expect(ok, f"{r.summary()}; {show()}; fdb {sorted(fdb())}")
+            b["evidence"] = (
+                f"{r.summary()}; {show()}; bridge fdb: {mac(11)} vlan 100 static;"
+                f" qbg: {ours().get(uuid(11), {}).get('state')}"
+            )
+
+        with self.scenario(
+            "VLAN: a second VSI on VID 100, pre-associate programs nothing, 2 entries", role
+        ) as b:
+            r12 = vdp("assoc", 12, [v12])
+            vdp("preassoc", 13, [v13])
+            pre = vids()
+            expect(200 not in pre, f"pre-associate put VID 200 on the port: {show()}")
+            r13a = vdp("assoc", 13, [v13])
+            r14 = vdp("assoc", 14, v14)
+            want = {(mac(12), 100), (mac(13), 200), (mac(14, 0), 200), (mac(14, 1), 201)}
+            ok = settle(lambda: vids() == {1, 100, 200, 201} and want <= fdb())
+            expect(ok, f"{show()}; fdb {sorted(fdb())}")
+            b["evidence"] = (
+                f"VSI 12 {r12.summary()}; VSI 13 preassoc {v13}: port VIDs {sorted(pre)}"
+                f" (no 200), then assoc:"
+                f" mode={r13a.fields.get('mode')}; VSI 14 {r14.summary()}; {show()};"
+                f" fdb: {len(want)} MAC/VID entries"
+            )
+
+        with self.scenario(
+            "VLAN: de-associate of one of two VSIs on VID 100 keeps the VID", role
+        ) as b:
+            r = vdp("deassoc", 11, [v11])
+            ok = settle(lambda: (mac(11), 100) not in fdb() and uuid(11) not in ours())
+            now = vids()
+            expect(ok, f"{r.summary()}; fdb {sorted(fdb())}")
+            expect(100 in now and (mac(12), 100) in fdb(), f"VSI 12 still needs it: {show()}")
+            b["evidence"] = (
+                f"vdptool deassoc VSI 11: {r.summary()}; fdb {mac(11)} removed;"
+                f" {show()} (VSI 12 still on VID 100)"
+            )
+
+        with self.scenario(
+            "VLAN: de-associate of the last VSI on VID 100 removes the VID", role
+        ) as b:
+            r = vdp("deassoc", 12, [v12])
+            ok = settle(lambda: 100 not in vids() and (mac(12), 100) not in fdb())
+            expect(ok, f"{r.summary()}; {show()}; fdb {sorted(fdb())}")
+            b["evidence"] = f"vdptool deassoc VSI 12: {r.summary()}; {show()}; fdb: removed"
+
+        with self.scenario(
+            "VLAN: keep-alive timeout removes the VIDs (lldpad ECP blocked)", role
+        ) as b:
+            before = vids()
+            expect(before == {1, 200, 201}, f"before the block: {show()}")
+            lp.block_ecp()
+            t0 = time.monotonic()
+            try:
+                ok = wait_until(lambda: vids() == {1} and not fdb(), SUPERV_S + 6 * SLOW, 0.1)
+                dt = time.monotonic() - t0
+                left = [u for u, v in ours().items() if v["state"] == "ASSOCIATED"]
+            finally:
+                lp.unblock_ecp()
+            expect(ok and not left, f"after {dt:.1f} s: {show()}; fdb {sorted(fdb())}; {left}")
+            b["evidence"] = (
+                f"VSIs 13+14 (VIDs 200 shared, 201): VIDs {sorted(before)} →"
+                f" {sorted(vids())} and fdb empty {dt:.1f} s after lldpad's ECP egress was"
+                f" dropped (supervision {SUPERV_S:.2f} s after the last keep-alive)"
+            )
+
     # --- after a session ---------------------------------------------------------------------
 
     def _deferred(self, role: str, path: Path, t0: float, ours: str, variant: str = "std") -> None:
@@ -1033,17 +1233,24 @@ def run_suite(
     *,
     captures: Path | None = None,
     log: Callable[[str], None] = lambda s: None,
+    vlan_only: bool = False,
 ) -> Suite:
-    """Run the suite; raises :class:`LldpadError` if lldpad or a tool is missing."""
+    """Run the suite; raises :class:`LldpadError` if lldpad or a tool is missing.
+
+    ``vlan_only`` runs just the VLAN session of the bridge role (std)."""
     require_tools()
     work = Path(tempfile.mkdtemp(prefix="qbg-interop-"))
     suite = Suite(work, captures, log)
     try:
+        if vlan_only:
+            suite.run_bridge_vlan()
+            return suite
         if "std" in variants:
             if "station" in roles:
                 suite.run_station()
             if "bridge" in roles:
                 suite.run_bridge()
+                suite.run_bridge_vlan()
         if "draft" in variants:
             suite.run_draft(roles)
     finally:
@@ -1085,4 +1292,10 @@ def results_json(suite: Suite, seconds: float) -> dict[str, Any]:
         "duration_s": round(seconds, 1),
         "results": [asdict(r) | {"seconds": round(r.seconds, 2)} for r in suite.results],
         "captures": suite.capture_files,
+        "vlan": suite.vlan
+        or {
+            "kernel_vlan_filtering": None,
+            "checked": False,
+            "note": "not selected (the VLAN part belongs to --role bridge --variant std)",
+        },
     }

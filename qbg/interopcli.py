@@ -3,7 +3,11 @@
 ``--role`` names qbg's side: ``station`` (qbg station ↔ lldpad bridge), ``bridge`` (lldpad station
 ↔ qbg bridge) or ``both``.  Prints a table of scenario, result and evidence (``--json``: one JSON
 object on stdout, progress on stderr).  Exit status: 0 all passed (pending rows allowed), 1 a
-scenario failed, 2 the suite could not run (not root, lldpad/tshark missing).
+scenario failed, 2 the suite could not run (not root, lldpad/tshark missing, no QEMU guest).
+
+The bridge role's VLAN part needs bridge VLAN filtering; ``--vlan-only`` runs just that part and
+``--guest`` runs the whole command inside the QEMU guest with Debian's kernel (interop/vm.py), so
+a machine without VLANs can see the VLAN evidence too.
 """
 
 from __future__ import annotations
@@ -11,12 +15,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
+import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 __all__ = ["cmd_lldpad", "register"]
+
+ROOT = Path(__file__).resolve().parents[1]
 
 DESCRIPTION = (
     "Run Debian's lldpad as the peer in its own network and mount namespace and check "
@@ -43,6 +52,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.add_argument("--captures", metavar="DIR", help="keep the captures in DIR")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    p.add_argument(
+        "--vlan-only",
+        action="store_true",
+        help="only the VLAN part of the bridge role (lldpad station ↔ qbg bridge, std)",
+    )
+    p.add_argument(
+        "--guest",
+        action="store_true",
+        help="run inside a QEMU guest with Debian's VLAN-capable kernel (TCG: slow; "
+        "--vlan-only takes about 2 minutes)",
+    )
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -65,6 +85,8 @@ def cmd_lldpad(args: argparse.Namespace) -> int:
 
     roles = ["station", "bridge"] if args.role == "both" else [args.role]
     variants = ["std", "draft"] if args.variant == "both" else [args.variant]
+    if args.vlan_only:
+        roles, variants = ["bridge"], ["std"]
 
     def log(line: str) -> None:
         if not args.quiet:
@@ -76,12 +98,22 @@ def cmd_lldpad(args: argparse.Namespace) -> int:
         print(f"qbg interop lldpad: {msg}", file=sys.stderr)
         return 2
 
+    if args.vlan_only and (args.role == "station" or args.variant == "draft"):
+        return fatal(
+            "--vlan-only is the bridge role's std session (not --role station/--variant draft)"
+        )
     if os.geteuid() != 0:
         return fatal("needs root (network namespaces)")
+    if args.guest:
+        return run_in_guest(args, log, fatal)
     t0 = time.monotonic()
     try:
         suite = run_suite(
-            roles, variants, captures=Path(args.captures) if args.captures else None, log=log
+            roles,
+            variants,
+            captures=Path(args.captures) if args.captures else None,
+            log=log,
+            vlan_only=args.vlan_only,
         )
     except LldpadError as err:
         return fatal(str(err))
@@ -90,11 +122,74 @@ def cmd_lldpad(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2))
     else:
         print(format_table(suite.results))
+        if suite.vlan:
+            print(f"\nVLAN part (bridge role): {suite.vlan['note']}")
         print(
             f"\n{out['passed']} passed, {out['failed']} failed, {out['pending']} pending"
             f" in {out['duration_s']} s"
         )
     return 0 if out["ok"] else 1
+
+
+def guest_argv(args: argparse.Namespace, captures: Path | None) -> list[str]:
+    """The same command for inside the guest (without ``--guest``; captures to ``captures``)."""
+    argv = ["--role", args.role, "--variant", args.variant]
+    argv += ["--json"] * args.json + ["--quiet"] * args.quiet + ["--vlan-only"] * args.vlan_only
+    if captures is not None:
+        argv += ["--captures", str(captures)]
+    return argv
+
+
+def run_in_guest(
+    args: argparse.Namespace, log: Callable[[str], None], fatal: Callable[[str], int]
+) -> int:
+    """Boot the QEMU guest (interop/vm.py) and run this command there; its exit status."""
+    from .interop.vm import GuestKernel, VmError, available
+
+    reason = available()
+    if reason:
+        return fatal(f"--guest: {reason}")
+    log("qbg interop lldpad --guest: preparing the guest kernel (first time: apt-get download)")
+    try:
+        base = GuestKernel.prepare(ROOT / "build" / "vm")
+    except VmError as err:
+        return fatal(f"--guest: {err}")
+    with base.private(prefix="interop-") as guest:
+        out = guest.workdir / "out"
+        result = out / "interop.json"
+        inner = guest_argv(args, out / "captures" if args.captures else None)
+        pythonpath = os.environ.get("PYTHONPATH")
+        cmd = " ".join(
+            [
+                f"cd {shlex.quote(str(ROOT))} &&",
+                f"PYTHONPATH={shlex.quote(pythonpath)}" if pythonpath else "",
+                shlex.quote(sys.executable),
+                "-m qbg.interopcli",
+                *map(shlex.quote, inner),
+                f"> {shlex.quote(str(result))}" if args.json else "",
+            ]
+        )
+        log(f"qbg interop lldpad --guest: booting Linux {guest.release} under QEMU (TCG)")
+        stream = sys.stderr if args.json else sys.stdout  # the guest's stdout+stderr
+        try:
+            res = guest.run_streaming(cmd, stream, timeout=3000)
+        except VmError as err:
+            return fatal(f"--guest: {err}")
+        if args.captures and (out / "captures").is_dir():
+            dest = Path(args.captures)
+            dest.mkdir(parents=True, exist_ok=True)
+            for f in (out / "captures").iterdir():
+                shutil.copy2(f, dest / f.name)
+        if args.json:
+            try:
+                doc = json.loads(result.read_text())
+            except (OSError, ValueError) as err:
+                return fatal(f"--guest: no JSON result from the guest ({err})")
+            doc["guest"] = {"kernel": guest.release}
+            if doc.get("captures"):
+                doc["captures"] = [str(Path(args.captures) / Path(c).name) for c in doc["captures"]]
+            print(json.dumps(doc, indent=2))
+        return res.rc
 
 
 def main(argv: list[str] | None = None) -> int:

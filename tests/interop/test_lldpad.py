@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from qbg.interop import suite as suite_mod
 from qbg.interop.lldpad import (
     LldpadError,
     lldpad_conf,
@@ -23,7 +24,7 @@ from qbg.interop.lldpad import (
     parse_vdp_reply,
     require_tools,
 )
-from qbg.interop.suite import Suite, format_table, run_suite
+from qbg.interop.suite import GUEST_TEST, VLAN_SCENARIO, Suite, format_table, run_suite
 
 pytestmark = [pytest.mark.interop, pytest.mark.netns]
 
@@ -102,10 +103,40 @@ def test_no_failures(suite: Suite) -> None:
     assert not failed, "\n" + format_table(failed)
 
 
+def test_vlan_part_checked_or_reported(suite: Suite) -> None:
+    """On a kernel with bridge VLAN filtering the VLAN session ran and passed; without it one
+    pending row says it could not be checked here and names where it is covered."""
+    vlan_rows = [r for r in suite.results if r.scenario.startswith("VLAN")]
+    if suite_mod.kernel_vlan_filtering():
+        assert suite.vlan["checked"] is True
+        assert len(vlan_rows) >= 5 and all(r.result == "pass" for r in vlan_rows)
+    else:
+        assert suite.vlan["checked"] is False and suite.vlan["kernel_vlan_filtering"] is False
+        (r,) = vlan_rows
+        assert r.scenario == VLAN_SCENARIO and r.result == "pending" and r.role == "bridge"
+        assert "not checkable on this kernel" in r.evidence and GUEST_TEST in r.evidence
+
+
+def test_vlan_part_without_vlan_filtering_is_pending(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report without VLAN filtering (forced here, whatever this kernel has)."""
+    monkeypatch.setattr(suite_mod, "kernel_vlan_filtering", lambda: False)
+    s = Suite(tmp_path)
+    s.run_bridge_vlan()
+    (r,) = s.results
+    assert (r.scenario, r.role, r.variant, r.result) == (VLAN_SCENARIO, "bridge", "std", "pending")
+    assert "not checkable on this kernel" in r.evidence
+    assert GUEST_TEST in r.evidence and "--guest" in r.evidence
+    assert s.vlan == {"kernel_vlan_filtering": False, "checked": False, "note": r.evidence}
+    assert s.capture_files == []
+
+
 def test_captures_pass_pcap_check_and_tshark(suite: Suite) -> None:
-    assert len(suite.capture_files) == 4
+    n = 5 if suite.vlan.get("checked") else 4
+    assert len(suite.capture_files) == n
     rows = [r for r in suite.results if r.scenario == "capture: qbg pcap check + tshark"]
-    assert len(rows) == 4
+    assert len(rows) == n
     for r in rows:
         assert r.result == "pass", r.evidence
     for f in suite.capture_files:
@@ -135,6 +166,8 @@ def test_cli_json_contract() -> None:
     )
     out = json.loads(p.stdout)
     assert set(out) >= {"suite", "ok", "results", "passed", "failed", "pending", "captures"}
+    assert set(out["vlan"]) == {"kernel_vlan_filtering", "checked", "note"}
+    assert out["vlan"]["checked"] is False  # draft only: the VLAN part is not selected
     assert out["suite"] == "lldpad"
     assert p.returncode == (0 if out["ok"] else 1)
     for r in out["results"]:
