@@ -811,7 +811,9 @@ class Suite:
             v = ctl.call("vsi.deassoc", interface="swp1", vsiid=uuid(2))["vsi"]
             gone = wait_until(lambda: uuid(2) not in lldpad_vsis(), 3)
             expect(gone, "vdptool -t still lists VSI 2")
-            expect(mac(2) not in tb.fdb_macs(), "fdb still has VSI 2's MAC")
+            # the data plane is programmed off the event loop: give the removal a moment
+            unfdb = wait_until(lambda: mac(2) not in tb.fdb_macs(), 3)
+            expect(unfdb, "fdb still has VSI 2's MAC")
             r = lp.vsi("deassoc", uuid(2), [f"100-{mac(2)}"])
             b["evidence"] = (
                 f"qbg vsi.deassoc → {v['state']}; vdptool -t: VSI 2 no longer listed;"
