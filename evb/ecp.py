@@ -253,6 +253,7 @@ class EcpEndpoint:
         self._ack_deadline: int | None = None
         self._next_allowed = 0
         self._gap_wait = False
+        self._held_seq: int | None = None  # given up while minGap protects the peer (§3.2)
         self.tx_state = TxState.IDLE
         self.rx_state = RxState.RX_WAIT
         self._last_seq = 0
@@ -441,6 +442,12 @@ class EcpEndpoint:
         self.stats.acks_received += 1
         if not (ours and self.tx_state is TxState.TXMIT and self._out and self._out.seq == seq):
             self.stats.stale_acks += 1  # unexpected or stale: ignored (ecp.md §3.2)
+            if ours and seq == self._held_seq:
+                # The ECPDU we gave up on did reach the peer, late (it was busy): its delivery
+                # is now, so the next new ECPDU keeps minGap from here.
+                self._held_seq = None
+                self._next_allowed = t + self.min_gap_us
+                return self._kick(t)
             return EMPTY
         inp = TxInput.ACK_PACED if self.lldpad_pacing else TxInput.ACK
         return self._tx_fire(inp, t) + self._kick(t)
@@ -549,19 +556,32 @@ class EcpEndpoint:
         return Output(frames=(out.frame,))
 
     def _tx_give_up(self, t: int) -> Output:
-        """ERROR: count, drop the ULPDU, report for diagnostics (ecp.md §3.1, §5)."""
+        """ERROR: count, drop the ULPDU, report for diagnostics (ecp.md §3.1, §5).
+
+        With minGap set [PROJECT]: a peer that acked none of 1 + R copies is more often busy
+        than gone, and reads the queued copies later.  A new ECPDU sent now would be delivered
+        right behind them and overwrite the given-up one in a single-buffer receiver (lldpad,
+        Q-E4).  So the next new ECPDU waits until the late ack of the given-up one arrives
+        (then minGap from it), at most another give-up time."""
         out = self._out
         assert out is not None
         self._out = None
         self.stats.give_ups += 1
+        if self.min_gap_us > 0 and not self.draft:
+            self._held_seq = out.seq
+            self._next_allowed = max(self._next_allowed, t + self.max_tries * self.ack_timeout_us)
         return Output(events=(EcpGaveUp(seq=out.seq, payload=out.payload),))
 
     def _tx_acked(self, t: int) -> Output:
-        """Matching ack (qbg): stop the timer and advance now; minGap still applies."""
+        """Matching ack (qbg): stop the timer and advance now; minGap still applies, counted
+        from the ack as well [PROJECT]: the ack marks when the peer took the ECPDU (after
+        retransmissions, or late because it was busy, that is well after the first send), and
+        a single-buffer receiver (lldpad, Q-E4) needs minGap between *deliveries*."""
         out = self._out
         assert out is not None
         self._out = None
         self._ack_deadline = None
+        self._next_allowed = max(self._next_allowed, t + self.min_gap_us)
         return Output(events=(EcpAcked(seq=out.seq),))
 
     def _tx_acked_paced(self, t: int) -> Output:
@@ -581,11 +601,13 @@ class EcpEndpoint:
         self._ack_deadline = None
         self._next_allowed = 0
         self._gap_wait = False
+        self._held_seq = None
         return EMPTY
 
     def _tx_restart(self, t: int) -> Output:
         """Link up: INIT with the new sequence space; minGap does not carry over."""
         self._next_allowed = 0
+        self._held_seq = None
         return EMPTY
 
 

@@ -94,9 +94,11 @@ def test_s10_corpus_frames_byte_exact(corpus: Path) -> None:
     # Real timers fire 0.2-0.4 ms late; the fake clock is exact.
     for (t_corpus, _), sent in zip(frames[:4], solo.wire, strict=True):
         assert 0 <= t_corpus - sent.t / 1e6 < 0.0015  # lateness accumulates per copy
-    # The next VSI uses seq + 1 (frame 12: seq 0x30).
+    # The next VSI uses seq + 1 (frame 12: seq 0x30); with minGap on it leaves only after a
+    # late ack of the given-up ECPDU or a second give-up time (1.31 s), see test_give_up_hold.
     solo.inject(ep.send(frames[11][1][18:], clock.now))
-    assert solo.wire[-1].frame == frames[11][1]
+    clock.run_until(1.4)
+    assert solo.wire[-1].frame == frames[11][1] and solo.wire[-1].t == 1_310_720
 
 
 def test_s12_corpus_bridge_acks_four_copies_delivers_once(corpus: Path) -> None:
@@ -310,6 +312,53 @@ def test_s21_min_gap_zero_sends_back_to_back() -> None:
 
 def test_s21_lldpad_pacing_advances_at_timer() -> None:
     assert _burst(4, lldpad_pacing=True, min_gap_us=0) == [0, 2_560, 5_120, 7_680]
+
+
+def _ack_frame(seq: int, src: bytes = BRI) -> bytes:
+    return req(seq, b"", src=src, word=0x1401)
+
+
+def test_min_gap_counts_from_the_ack() -> None:
+    """A peer that acks late (busy, or only a retransmission got through) took the ECPDU at the
+    ack: the next new ECPDU keeps minGap from there (Q-E4 protects deliveries, not sends)."""
+    ep = EcpEndpoint(STA, initial_seq=0, r=3, rte=8)  # ack 2.56 ms, minGap 3 ms
+    assert ep.send(b"one", 0.0).frames
+    ep.timer(0.00256)  # retransmission 1
+    ep.send(b"two", 0.004)
+    out = ep.receive(_ack_frame(1), 0.0052)  # acked 5.2 ms after the first send
+    assert out.frames == () and ep.next_deadline() == pytest.approx(0.0082)
+    assert ep.timer(0.0081).frames == ()
+    assert ep.timer(0.0082).frames[0][18:21] == b"two"
+
+
+def test_give_up_hold_waits_for_the_late_ack() -> None:
+    """With minGap set, after a give-up the next new ECPDU waits for the given-up one's late
+    ack (the peer was busy and reads the queued copies later), then minGap; without a late ack
+    at most one more give-up time; with minGap 0 it follows at once."""
+    ep = EcpEndpoint(STA, initial_seq=0, r=3, rte=8)
+    ep.send(b"one", 0.0)
+    for k in range(1, 4):
+        ep.timer(k * 0.00256)
+    gave = ep.timer(0.01024)
+    assert [type(e) for e in gave.events] == [EcpGaveUp]
+    assert ep.send(b"two", 0.011).frames == ()  # held
+    out = ep.receive(_ack_frame(1), 0.015)  # the busy peer read copy 1 at last
+    assert out.frames == () and ep.next_deadline() == pytest.approx(0.018)
+    assert ep.timer(0.018).frames[0][18:21] == b"two"
+    # No late ack: the hold ends one give-up time after the give-up.
+    ep2 = EcpEndpoint(STA, initial_seq=0, r=3, rte=8)
+    ep2.send(b"one", 0.0)
+    for k in range(1, 5):
+        ep2.timer(k * 0.00256)
+    ep2.send(b"two", 0.011)
+    assert ep2.next_deadline() == pytest.approx(0.02048)
+    assert ep2.timer(0.02048).frames
+    # minGap 0 (qbg to qbg): no hold.
+    ep3 = EcpEndpoint(STA, initial_seq=0, r=3, rte=8, min_gap_us=0)
+    ep3.send(b"one", 0.0)
+    for k in range(1, 5):
+        ep3.timer(k * 0.00256)
+    assert ep3.send(b"two", 0.011).frames
 
 
 def test_set_parameters_applies_at_next_timer_start() -> None:
