@@ -38,9 +38,24 @@ We chose 2.  The table is rewritten atomically from ``records.isolated`` on ever
 ``nft -f`` transaction), which makes it idempotent.  nft runs as a subprocess (``ip netns exec``
 for a namespace): pyroute2's nftables module is incomplete, and the nft CLI is the stable API.
 
-Threading: pyroute2's sync ``IPRoute`` runs its own event loop, so from asyncio call these
-methods through ``await asyncio.to_thread(bridge.fdb_add, ...)``.  Each call opens a short-lived
-netlink socket (about 10 ms), which keeps the object usable from any thread.
+Static FDB entries — the per-VSI work — go over one long-lived rtnetlink socket of our own
+(:class:`_Rtnl`, plain ``struct``), not pyroute2: a batch of adds is one ``sendmsg`` and its acks
+(the kernel handles rtnetlink requests inside the ``sendmsg``), about 10 µs per entry, cheap
+enough for the agent's event loop.  pyroute2 needs milliseconds per entry and holds the GIL
+while it parses, which starved the loop that must ack ECP within 2.56 ms (issue #7).  An add is
+``NLM_F_CREATE | NLM_F_EXCL``: it only ever creates, so no dump is needed to know that nothing
+was there; on ``EEXIST`` the one entry is looked up (``RTM_GETNEIGH`` by MAC/VID, as
+``bridge fdb get``) and the ownership rules above decide.  A delete looks its entries up first
+and removes only static entries on the recorded port.
+
+Threading: pyroute2's sync ``IPRoute`` runs its own event loop, so from asyncio call the
+hairpin/VLAN/lock/isolation methods through ``await asyncio.to_thread(...)``; each opens a
+short-lived netlink socket (about 10 ms).  The FDB methods may run in the event loop itself;
+their socket is guarded by a lock, so the object stays usable from any thread.
+
+``journal``: when a list, every change to :attr:`LinuxBridge.records` is appended to it as a
+small tuple (``("fdb+", port, mac, vid)``, ...) for an append-only state journal;
+:func:`apply_changes` replays them onto a :class:`BridgeRecords`.
 """
 
 from __future__ import annotations
@@ -48,9 +63,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import os
 import re
 import shutil
+import socket
+import struct
 import subprocess
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -58,6 +77,7 @@ from typing import Any
 
 from pyroute2 import IPRoute, NetlinkError
 
+from ..link import in_netns
 from ..lldp.errors import QbgError
 
 __all__ = [
@@ -68,6 +88,7 @@ __all__ = [
     "FdbRecord",
     "LinuxBridge",
     "ReconcileReport",
+    "apply_changes",
     "isolation_ruleset",
 ]
 
@@ -83,6 +104,25 @@ BRIDGE_VLAN_INFO_UNTAGGED = 0x4
 
 QBG_ETHERTYPES = (0x88CC, 0x8940, 0x88B7)
 QBG_GROUPS = ("01:80:c2:00:00:00", "01:80:c2:00:00:03", "01:80:c2:00:00:0e")
+
+# rtnetlink (linux/netlink.h, linux/rtnetlink.h, linux/neighbour.h, linux/if_link.h)
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+RTM_NEWLINK, RTM_GETLINK = 16, 18
+RTM_NEWNEIGH, RTM_DELNEIGH, RTM_GETNEIGH = 28, 29, 30
+NLM_F_REQUEST, NLM_F_MULTI, NLM_F_ACK, NLM_F_DUMP = 0x1, 0x2, 0x4, 0x300
+NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE = 0x100, 0x200, 0x400
+NLM_F_ACK_TLVS = 0x200  # in an NLMSG_ERROR: extended-ack attributes follow
+NLMSGERR_ATTR_MSG = 1
+NDA_LLADDR, NDA_VLAN, NDA_MASTER = 2, 5, 9
+IFLA_IFNAME, IFLA_MASTER = 3, 10
+SOL_NETLINK, NETLINK_EXT_ACK, NETLINK_CAP_ACK = 270, 11, 10
+_NLH = struct.Struct("=IHHII")  # nlmsghdr: len, type, flags, seq, pid
+_NDM = struct.Struct("=BBHiHBB")  # ndmsg: family, pad, pad, ifindex, state, flags, type
+_IFI = struct.Struct("=BBHiII")  # ifinfomsg: family, pad, type, index, flags, change
+_NLA = struct.Struct("=HH")
+_U16 = struct.Struct("=H")
+_U32 = struct.Struct("=I")
+_I32 = struct.Struct("=i")
 
 
 class BridgeError(QbgError):
@@ -167,13 +207,15 @@ class BridgeRecords:
             locked=dict(self.locked),
         )
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, fdb: bool = True) -> dict[str, Any]:
         return {
             "hairpin": sorted(self.hairpin),
             "fdb": [
                 {"port": r.port, "mac": r.mac, "vid": r.vid}
                 for r in sorted(self.fdb, key=_fdb_sort)
-            ],
+            ]
+            if fdb
+            else [],
             "vlans": [
                 {"port": p, "vid": v, "owners": sorted(o)}
                 for (p, v), o in sorted(self.vlans.items())
@@ -241,6 +283,174 @@ def isolation_ruleset(bridge: str, ports: Iterable[str]) -> str:
     )
 
 
+def _attr(kind: int, data: bytes) -> bytes:
+    n = 4 + len(data)
+    return _NLA.pack(n, kind) + data + b"\0" * (-n % 4)
+
+
+def _attrs(data: bytes, pos: int) -> dict[int, bytes]:
+    """The top-level attributes of a message body from ``pos`` (last one of a type wins)."""
+    out: dict[int, bytes] = {}
+    n = len(data)
+    while pos + 4 <= n:
+        length, kind = _NLA.unpack_from(data, pos)
+        if length < 4:
+            break
+        out[kind & 0x3FFF] = data[pos + 4 : pos + length]
+        pos += (length + 3) & ~3
+    return out
+
+
+@dataclass(slots=True)
+class _Reply:
+    """What the kernel said to one request: ``error`` (0 or a positive errno), the extended-ack
+    message if any, and the data messages (type, body) that came before the ack."""
+
+    error: int = 0
+    message: str = ""
+    data: list[tuple[int, bytes]] = field(default_factory=list)
+
+
+class _Rtnl:
+    """A minimal rtnetlink client: batches of requests, one ``sendmsg`` per chunk.
+
+    The kernel processes every message of a ``sendmsg`` before it returns and queues one ack
+    per message (``NLM_F_ACK``), so a chunk costs one send and a few reads.  Chunks are kept
+    small enough that their acks fit the receive buffer (a full buffer drops acks)."""
+
+    CHUNK = 128
+
+    def __init__(self, netns: str | None = None) -> None:
+        with in_netns(netns):
+            sock = socket.socket(
+                socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE
+            )
+        try:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            cap_ack = True
+            try:
+                sock.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)  # errors without our request
+            except OSError:
+                cap_ack = False
+            with contextlib.suppress(OSError):
+                sock.setsockopt(SOL_NETLINK, NETLINK_EXT_ACK, 1)  # the kernel's reason
+            sock.bind((0, 0))
+            sock.settimeout(5.0)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
+        self.cap_ack = cap_ack
+        self.lock = threading.Lock()
+        self._seq = int.from_bytes(os.urandom(3), "big") + 1
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def transact(self, requests: Sequence[tuple[int, int, bytes]]) -> list[_Reply]:
+        """Send each ``(type, flags, body)`` (``NLM_F_REQUEST | NLM_F_ACK`` added) and return
+        one :class:`_Reply` per request, in order."""
+        replies = [_Reply() for _ in requests]
+        with self.lock:
+            for start in range(0, len(requests), self.CHUNK):
+                chunk = requests[start : start + self.CHUNK]
+                first = self._seq
+                self._seq = (self._seq + len(chunk)) & 0x7FFFFFFF or 1
+                parts = []
+                for i, (mtype, flags, body) in enumerate(chunk):
+                    seq = (first + i) & 0x7FFFFFFF
+                    head = _NLH.pack(
+                        16 + len(body), mtype, flags | NLM_F_REQUEST | NLM_F_ACK, seq, 0
+                    )
+                    parts.append(head + body)
+                self.sock.send(b"".join(parts))
+                self._collect(replies, start, first, len(chunk), dump=False)
+        return replies
+
+    def dump(self, mtype: int, body: bytes) -> list[tuple[int, bytes]]:
+        """A ``NLM_F_DUMP`` request; the data messages (type, body) up to ``NLMSG_DONE``."""
+        reply = [_Reply()]
+        with self.lock:
+            seq = self._seq
+            self._seq = (self._seq + 1) & 0x7FFFFFFF or 1
+            self.sock.send(
+                _NLH.pack(16 + len(body), mtype, NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body
+            )
+            self._collect(reply, 0, seq, 1, dump=True)
+        if reply[0].error:
+            raise OSError(reply[0].error, reply[0].message or os.strerror(reply[0].error))
+        return reply[0].data
+
+    def _collect(
+        self, replies: list[_Reply], start: int, first: int, count: int, *, dump: bool
+    ) -> None:
+        pending = count
+        while pending:
+            data = self.sock.recv(1 << 18)
+            pos, n = 0, len(data)
+            while pos + 16 <= n:
+                length, mtype, flags, seq, _ = _NLH.unpack_from(data, pos)
+                if length < 16:
+                    break
+                i = (seq - first) & 0x7FFFFFFF
+                if i < count:
+                    reply = replies[start + i]
+                    if mtype == NLMSG_ERROR:
+                        (err,) = _I32.unpack_from(data, pos + 16)
+                        reply.error = -err
+                        if flags & NLM_F_ACK_TLVS and self.cap_ack:
+                            # the request is not echoed (NETLINK_CAP_ACK): error + header only
+                            msg = _attrs(data[pos : pos + length], 16 + 4 + 16).get(
+                                NLMSGERR_ATTR_MSG
+                            )
+                            if msg:
+                                reply.message = msg.rstrip(b"\0").decode(errors="replace")
+                        pending -= 1
+                    elif mtype == NLMSG_DONE:
+                        if dump:
+                            (err,) = _I32.unpack_from(data, pos + 16) if length >= 20 else (0,)
+                            reply.error = -err
+                            pending -= 1
+                    else:
+                        reply.data.append((mtype, data[pos + 16 : pos + length]))
+                pos += (length + 3) & ~3
+
+
+def _neigh_body(ifindex: int, mac: str, vid: int | None, *, state: int, flags: int) -> bytes:
+    body = _NDM.pack(AF_BRIDGE, 0, 0, ifindex, state, flags, 0) + _attr(
+        NDA_LLADDR, bytes.fromhex(mac.replace(":", ""))
+    )
+    if vid is not None:
+        body += _attr(NDA_VLAN, _U16.pack(vid))
+    return body
+
+
+def apply_changes(records: BridgeRecords, changes: Iterable[Sequence[Any]]) -> BridgeRecords:
+    """Replay the change tuples of :attr:`LinuxBridge.journal` (JSON-decoded lists are fine)
+    onto ``records`` (in place; returned for convenience).  Unknown kinds are ignored."""
+    for ch in changes:
+        kind = ch[0]
+        if kind == "fdb+":
+            records.fdb.add(FdbRecord(str(ch[1]), _norm_mac(ch[2]), ch[3]))
+        elif kind == "fdb-":
+            records.fdb.discard(FdbRecord(str(ch[1]), _norm_mac(ch[2]), ch[3]))
+        elif kind == "vlan+":
+            records.vlans.setdefault((str(ch[1]), int(ch[2])), set()).add(str(ch[3]))
+        elif kind == "vlan-":
+            key = (str(ch[1]), int(ch[2]))
+            owners = records.vlans.get(key)
+            if owners is not None:
+                owners.discard(str(ch[3]))
+                if not owners:
+                    del records.vlans[key]
+        elif kind == "small":
+            small = BridgeRecords.from_dict(ch[1])
+            records.hairpin, records.isolated = small.hairpin, small.isolated
+            records.locked = small.locked
+    return records
+
+
 class LinuxBridge:
     """Idempotent VDP side effects on bridge ``name`` (in netns ``netns``), with ownership."""
 
@@ -250,6 +460,9 @@ class LinuxBridge:
         self.name = name
         self.netns = netns
         self.records = records.copy() if records is not None else BridgeRecords()
+        self.journal: list[tuple[Any, ...]] | None = None  # record changes (module doc)
+        self._rtnl: _Rtnl | None = None
+        self._index: dict[str, int] = {}  # port name -> ifindex, checked to be ours
         with self._ipr() as ipr:
             msg = self._get(ipr, name)
             if msg.get(("linkinfo", "kind")) != "bridge":
@@ -277,6 +490,96 @@ class LinuxBridge:
             raise BridgeError("EINVAL", f"{port} is not a port of {self.name}")
         return int(msg["index"])
 
+    @property
+    def rtnl(self) -> _Rtnl:
+        if self._rtnl is None:
+            self._rtnl = _Rtnl(self.netns)
+        return self._rtnl
+
+    def close(self) -> None:
+        """Close the FDB netlink socket (it reopens on the next FDB operation)."""
+        if self._rtnl is not None:
+            self._rtnl.close()
+            self._rtnl = None
+
+    def forget_port(self, port: str | None = None) -> None:
+        """Drop the cached ifindex of ``port`` (all if ``None``): it was removed, re-created
+        or moved (the daemon calls this on link events)."""
+        if port is None:
+            self._index.clear()
+        else:
+            self._index.pop(port, None)
+
+    def _resolve(self, port: str) -> int:
+        """ifindex of ``port``, checked to be a port of this bridge (cached, raw netlink)."""
+        index = self._index.get(port)
+        if index is not None:
+            return index
+        body = _IFI.pack(0, 0, 0, 0, 0, 0) + _attr(IFLA_IFNAME, port.encode() + b"\0")
+        (reply,) = self.rtnl.transact([(RTM_GETLINK, 0, body)])
+        link = next((d for t, d in reply.data if t == RTM_NEWLINK), None)
+        if reply.error or link is None:
+            raise BridgeError("ENODEV", f"no interface {port}")
+        index = int(_IFI.unpack_from(link)[3])
+        master = _attrs(link, _IFI.size).get(IFLA_MASTER)
+        if master is None or _U32.unpack(master[:4])[0] != self.ifindex:
+            raise BridgeError("EINVAL", f"{port} is not a port of {self.name}")
+        self._index[port] = index
+        return index
+
+    def _port_names(self) -> dict[int, str]:
+        """ifindex -> name of the bridge's current ports (one raw link dump)."""
+        names: dict[int, str] = {}
+        body = _IFI.pack(0, 0, 0, 0, 0, 0)
+        for mtype, data in self.rtnl.dump(RTM_GETLINK, body):
+            if mtype != RTM_NEWLINK:
+                continue
+            attrs = _attrs(data, _IFI.size)
+            master = attrs.get(IFLA_MASTER)
+            name = attrs.get(IFLA_IFNAME)
+            if (
+                master is not None
+                and name is not None
+                and _U32.unpack(master[:4])[0] == self.ifindex
+            ):
+                names[_IFI.unpack_from(data)[3]] = name.rstrip(b"\0").decode()
+        return names
+
+    # -- records (every change goes through here, so it can be journaled) ---------------------
+
+    def _log(self, *change: Any) -> None:
+        if self.journal is not None:
+            self.journal.append(change)
+
+    def _own_fdb(self, rec: FdbRecord) -> None:
+        if rec not in self.records.fdb:
+            self.records.fdb.add(rec)
+            self._log("fdb+", rec.port, rec.mac, rec.vid)
+
+    def _disown_fdb(self, rec: FdbRecord) -> None:
+        if rec in self.records.fdb:
+            self.records.fdb.discard(rec)
+            self._log("fdb-", rec.port, rec.mac, rec.vid)
+
+    def _own_vlan(self, key: tuple[str, int], owner: str) -> None:
+        owners = self.records.vlans.setdefault(key, set())
+        if owner not in owners:
+            owners.add(owner)
+            self._log("vlan+", key[0], key[1], owner)
+
+    def _disown_vlan(self, key: tuple[str, int], owner: str) -> None:
+        owners = self.records.vlans.get(key)
+        if owners is not None and owner in owners:
+            owners.discard(owner)
+            if not owners:
+                del self.records.vlans[key]
+            self._log("vlan-", key[0], key[1], owner)
+
+    def _small_changed(self) -> None:
+        if self.journal is not None:
+            d = self.records.to_dict(fdb=False)
+            self._log("small", {k: d[k] for k in ("hairpin", "isolated", "locked")})
+
     def ports(self) -> list[str]:
         """Names of the bridge's current ports."""
         with self._ipr() as ipr:
@@ -302,10 +605,12 @@ class LinuxBridge:
                 return Change.UNCHANGED
             self._write_hairpin(port, True)
             self.records.hairpin.add(port)
+            self._small_changed()
             return Change.ADDED
         if port not in self.records.hairpin:
             return Change.UNCHANGED
         self.records.hairpin.discard(port)
+        self._small_changed()
         if not current:
             return Change.UNCHANGED
         self._write_hairpin(port, False)
@@ -346,6 +651,7 @@ class LinuxBridge:
                 with contextlib.suppress(NetlinkError):
                     ipr.fdb("del", ifindex=index, lladdr=entry.mac, flags=NTF_MASTER, **extra)
         self.records.locked[port] = before
+        self._small_changed()
         return Change.ADDED
 
     def unlock_port(self, port: str) -> Change:
@@ -353,6 +659,7 @@ class LinuxBridge:
         before = self.records.locked.pop(port, None)
         if before is None:
             return Change.UNCHANGED
+        self._small_changed()
         learning, flood = before
         with self._ipr() as ipr:
             ipr.brport(
@@ -366,164 +673,282 @@ class LinuxBridge:
     # -- static FDB ----------------------------------------------------------------------------
 
     def fdb_entries(self, port: str | None = None) -> list[FdbEntry]:
-        """The bridge FDB (``bridge fdb show br <name>``), optionally of one port."""
-        with self._ipr() as ipr:
-            names = {
-                int(m["index"]): m.get("IFLA_IFNAME")
-                for m in ipr.link("dump")
-                if m.get("IFLA_MASTER") == self.ifindex
-            }
-            out = []
-            for m in ipr.fdb("dump"):
-                if m["family"] != AF_BRIDGE or m.get("NDA_MASTER") != self.ifindex:
-                    continue
-                name = names.get(int(m["ifindex"]))
-                if name is None or (port is not None and name != port):
-                    continue
-                out.append(
-                    FdbEntry(
-                        name,
-                        _norm_mac(m.get("NDA_LLADDR")),
-                        m.get("NDA_VLAN"),
-                        int(m["state"]),
-                        int(m["flags"]),
-                    )
-                )
-            return out
+        """The bridge FDB (``bridge fdb show br <name>``), optionally of one port: one raw
+        link dump and one FDB dump filtered to this bridge."""
+        names = self._port_names()
+        body = _IFI.pack(AF_BRIDGE, 0, 0, 0, 0, 0) + _attr(IFLA_MASTER, _U32.pack(self.ifindex))
+        out = []
+        for mtype, data in self.rtnl.dump(RTM_GETNEIGH, body):
+            entry = self._entry(mtype, data, names)
+            if entry is not None and (port is None or entry.port == port):
+                out.append(entry)
+        return out
+
+    def _entry(self, mtype: int, data: bytes, names: dict[int, str]) -> FdbEntry | None:
+        """An :class:`FdbEntry` from an ``RTM_NEWNEIGH`` of this bridge on one of ``names``."""
+        if mtype != RTM_NEWNEIGH or len(data) < _NDM.size:
+            return None
+        family, _, _, ifindex, state, flags, _ = _NDM.unpack_from(data)
+        attrs = _attrs(data, _NDM.size)
+        master, lladdr, vlan = attrs.get(NDA_MASTER), attrs.get(NDA_LLADDR), attrs.get(NDA_VLAN)
+        if family != AF_BRIDGE or master is None or lladdr is None or len(lladdr) != 6:
+            return None
+        if _U32.unpack(master[:4])[0] != self.ifindex:
+            return None
+        name = names.get(ifindex)
+        if name is None:
+            return None
+        vid = _U16.unpack(vlan[:2])[0] if vlan is not None and len(vlan) >= 2 else None
+        return FdbEntry(name, _norm_mac(lladdr), vid, state, flags)
 
     def _find(self, mac: str, vid: int | None) -> list[FdbEntry]:
         return [e for e in self.fdb_entries() if e.mac == mac and e.vid == vid]
 
+    def _lookup_many(self, keys: Sequence[tuple[str, int | None]]) -> list[FdbEntry | None]:
+        """The bridge's entry for each (MAC, VID) (``bridge fdb get``), in one batch; ``None``
+        where there is none or it is not on one of our ports (e.g. the bridge's own MAC)."""
+        if not keys:
+            return []
+        requests = []
+        master = _attr(NDA_MASTER, _U32.pack(self.ifindex))
+        for mac, vid in keys:
+            body = _neigh_body(0, mac, vid, state=0, flags=0) + master
+            requests.append((RTM_GETNEIGH, 0, body))
+        replies = self.rtnl.transact(requests)
+        names: dict[int, str] | None = None
+        out: list[FdbEntry | None] = []
+        for reply in replies:
+            if reply.error == errno.ENOENT:
+                out.append(None)
+                continue
+            if reply.error:
+                raise BridgeError(
+                    errno.errorcode.get(reply.error, str(reply.error)),
+                    f"fdb get: {reply.message or os.strerror(reply.error)}",
+                )
+            if names is None:
+                names = {i: n for n, i in self._index.items()}
+            entry = None
+            for mtype, data in reply.data:
+                entry = self._entry(mtype, data, names)
+                if entry is None and mtype == RTM_NEWNEIGH and len(data) >= _NDM.size:
+                    ifindex = _NDM.unpack_from(data)[3]
+                    if ifindex not in names and ifindex != self.ifindex:  # a port not cached
+                        names = self._port_names()
+                        entry = self._entry(mtype, data, names)
+                        if entry is None:  # a foreign device: report it under its ifindex
+                            entry = self._foreign_entry(data)
+                    elif ifindex == self.ifindex:
+                        entry = self._foreign_entry(data)
+            out.append(entry)
+        return out
+
+    def _foreign_entry(self, data: bytes) -> FdbEntry:
+        """An entry on no port of ours (the bridge device itself): named ``#ifindex``."""
+        _, _, _, ifindex, state, flags, _ = _NDM.unpack_from(data)
+        attrs = _attrs(data, _NDM.size)
+        vlan = attrs.get(NDA_VLAN)
+        vid = _U16.unpack(vlan[:2])[0] if vlan is not None and len(vlan) >= 2 else None
+        return FdbEntry(
+            f"#{ifindex}", _norm_mac(attrs.get(NDA_LLADDR, bytes(6))), vid, state, flags
+        )
+
     def fdb_add(self, port: str, mac: str | bytes, vid: int | None = None) -> Change:
         """Static entry ``mac[/vid] -> port`` (converts a learned entry; never moves a foreign
         static one: CONFLICT).  A VID on a VLAN-unaware bridge is UNSUPPORTED."""
-        mac = _norm_mac(mac)
-        if vid is not None and not self.vlan_filtering:
-            return Change.UNSUPPORTED
-        rec = FdbRecord(port, mac, vid)
-        for e in self._find(mac, vid):
-            if e.static and e.port == port:
-                return Change.UNCHANGED  # ours already, or someone else's identical entry
-            if (e.static or e.local) and FdbRecord(e.port, mac, vid) not in self.records.fdb:
-                return Change.CONFLICT
-        self._fdb_write(rec)
-        # an own entry for the same MAC/VID on another port was just moved by "replace"
-        self.records.fdb = {r for r in self.records.fdb if (r.mac, r.vid) != (mac, vid)}
-        self.records.fdb.add(rec)
-        return Change.ADDED
+        return self.fdb_add_many([(port, mac, vid)])[0]
 
     def fdb_add_many(self, items: Sequence[tuple[str, str | bytes, int | None]]) -> list[Change]:
-        """:meth:`fdb_add` for many entries with one FDB dump and one netlink socket.
+        """:meth:`fdb_add` for many entries: one netlink round for the batch.
 
-        A burst of associations (a hypervisor announcing hundreds of VSIs) would otherwise dump
-        the whole FDB once per entry: O(N²) work while the agent must keep acking ECP within
-        its ack timer.  Same rules and results as :meth:`fdb_add`, entry by entry."""
-        index: dict[tuple[str, int | None], list[FdbEntry]] = {}
-        for e in self.fdb_entries():
-            index.setdefault((e.mac, e.vid), []).append(e)
-        results: list[Change] = []
-        ports: dict[str, int] = {}
-        with self._ipr() as ipr:
-            for port, raw_mac, vid in items:
-                mac = _norm_mac(raw_mac)
-                if vid is not None and not self.vlan_filtering:
-                    results.append(Change.UNSUPPORTED)
-                    continue
-                change: Change | None = None
-                for e in index.get((mac, vid), ()):
-                    if e.static and e.port == port:
-                        change = Change.UNCHANGED
-                        break
-                    if (e.static or e.local) and FdbRecord(
-                        e.port, mac, vid
-                    ) not in self.records.fdb:
-                        change = Change.CONFLICT
-                        break
-                if change is not None:
-                    results.append(change)
-                    continue
-                if port not in ports:
-                    ports[port] = self._port_index(ipr, port)
-                kw: dict[str, Any] = {"vlan": vid} if vid is not None else {}
-                try:
-                    ipr.fdb(
-                        "replace", ifindex=ports[port], lladdr=mac, flags=NTF_MASTER,
-                        state=STATIC, **kw,
-                    )  # fmt: skip
-                except NetlinkError as exc:
-                    if exc.code == errno.EINVAL and vid is not None:
-                        raise BridgeError(
-                            "EINVAL", f"VLAN {vid} is not on {port} (vlan_add it first)"
-                        ) from exc
-                    raise
-                rec = FdbRecord(port, mac, vid)
-                for e in index.get((mac, vid), ()):  # an own entry on another port moved
-                    self.records.fdb.discard(FdbRecord(e.port, mac, vid))
-                self.records.fdb.add(rec)
-                entry = FdbEntry(port, mac, vid, STATIC, NTF_MASTER)
-                index[(mac, vid)] = [entry]
-                results.append(Change.ADDED)
-        return results
+        Every entry is first sent as an exclusive create (``NLM_F_EXCL``), all in one
+        ``sendmsg``; only those the kernel already has (``EEXIST``: learned, ours, someone
+        else's) are looked up and decided by the rules of :meth:`fdb_add` — in order, so an
+        entry that appears twice in a batch is ADDED, then UNCHANGED.  A port that is not
+        there or not ours fails the whole batch before anything is sent (BridgeError); a
+        kernel refusal of one entry (a VID the port lacks) raises after the others are done."""
+        results: list[Change | None] = [None] * len(items)
+        todo: list[tuple[int, str, str, int | None]] = []
+        for i, (port, raw_mac, vid) in enumerate(items):
+            mac = _norm_mac(raw_mac)
+            if vid is not None and not self.vlan_filtering:
+                results[i] = Change.UNSUPPORTED
+            else:
+                todo.append((i, port, mac, vid))
+        index = {port: self._resolve(port) for port in {t[1] for t in todo}}
+        flags = NLM_F_CREATE | NLM_F_EXCL
+        requests = [
+            (RTM_NEWNEIGH, flags, _neigh_body(index[p], m, v, state=STATIC, flags=NTF_MASTER))
+            for _, p, m, v in todo
+        ]
+        failure: BridgeError | None = None
+        existing: list[tuple[int, str, str, int | None]] = []
+        for (i, port, mac, vid), reply in zip(todo, self.rtnl.transact(requests), strict=True):
+            if reply.error == 0:
+                self._own_fdb(FdbRecord(port, mac, vid))
+                results[i] = Change.ADDED
+            elif reply.error == errno.EEXIST:
+                existing.append((i, port, mac, vid))
+            else:
+                failure = failure or self._fdb_error(reply, port, vid, "add")
+                self._check_gone(reply, port)
+        if existing:
+            found = self._lookup_many([(m, v) for _, _, m, v in existing])
+            replace: list[tuple[int, str, str, int | None, FdbEntry | None]] = []
+            moving: set[tuple[str, int | None]] = set()
+            for (i, port, mac, vid), entry in zip(existing, found, strict=True):
+                if (mac, vid) in moving:  # the lookup is stale: decided after the first
+                    replace.append((i, port, mac, vid, None))
+                elif entry is not None and entry.static and entry.port == port:
+                    results[i] = Change.UNCHANGED  # ours already, or someone else's identical
+                elif (
+                    entry is not None
+                    and (entry.static or entry.local)
+                    and FdbRecord(entry.port, mac, vid) not in self.records.fdb
+                ):
+                    results[i] = Change.CONFLICT
+                else:  # learned, our own elsewhere, or gone since the create: replace
+                    replace.append((i, port, mac, vid, entry))
+                    moving.add((mac, vid))
+            failure = self._fdb_replace(replace, index, results) or failure
+        if failure is not None:
+            raise failure
+        return [r if r is not None else Change.UNCHANGED for r in results]
+
+    def _fdb_replace(
+        self,
+        replace: list[tuple[int, str, str, int | None, FdbEntry | None]],
+        index: dict[str, int],
+        results: list[Change | None],
+    ) -> BridgeError | None:
+        """Replace (convert a learned entry / move our own) and record; duplicates of a
+        (MAC, VID) within the batch are decided one at a time after the first."""
+        failure: BridgeError | None = None
+        first: list[tuple[int, str, str, int | None, FdbEntry | None]] = []
+        later: list[tuple[int, str, str, int | None, FdbEntry | None]] = []
+        seen: set[tuple[str, int | None]] = set()
+        for item in replace:
+            key = (item[2], item[3])
+            (later if key in seen else first).append(item)
+            seen.add(key)
+        flags = NLM_F_CREATE | NLM_F_REPLACE
+        requests = [
+            (RTM_NEWNEIGH, flags, _neigh_body(index[p], m, v, state=STATIC, flags=NTF_MASTER))
+            for _, p, m, v, _ in first
+        ]
+        for (i, port, mac, vid, entry), reply in zip(
+            first, self.rtnl.transact(requests), strict=True
+        ):
+            if reply.error:
+                failure = failure or self._fdb_error(reply, port, vid, "add")
+                continue
+            if entry is not None:  # an own entry for the same MAC/VID on another port moved
+                self._disown_fdb(FdbRecord(entry.port, mac, vid))
+            self._own_fdb(FdbRecord(port, mac, vid))
+            results[i] = Change.ADDED
+        for i, port, mac, vid, _ in later:
+            try:
+                results[i] = self.fdb_add(port, mac, vid)
+            except BridgeError as err:
+                failure = failure or err
+        return failure
+
+    def _fdb_error(self, reply: _Reply, port: str, vid: int | None, what: str) -> BridgeError:
+        if reply.error == errno.EINVAL and vid is not None:
+            if what == "add":
+                return BridgeError("EINVAL", f"VLAN {vid} is not on {port} (vlan_add it first)")
+            # the kernel keeps static entries of a VLAN removed from the port, and refuses to
+            # delete them until the VLAN is back ("unconfigured vlan")
+            return BridgeError("EINVAL", f"VLAN {vid} is no longer on {port}: entry kept")
+        name = errno.errorcode.get(reply.error, str(reply.error))
+        return BridgeError(
+            name, f"fdb {what} on {port}: {reply.message or os.strerror(reply.error)}"
+        )
+
+    def _check_gone(self, reply: _Reply, port: str) -> None:
+        if reply.error in (errno.ENODEV, errno.EINVAL, errno.EOPNOTSUPP):
+            self.forget_port(port)  # re-resolved (and re-checked) next time
 
     def fdb_del(self, port: str, mac: str | bytes, vid: int | None = None) -> Change:
         """Remove our static entry; entries we did not add are left alone (UNCHANGED)."""
-        mac = _norm_mac(mac)
-        if vid is not None and not self.vlan_filtering:
-            return Change.UNSUPPORTED
-        rec = FdbRecord(port, mac, vid)
-        if rec not in self.records.fdb:
-            return Change.UNCHANGED
-        removed = self._fdb_delete(rec)  # raises (record kept) if the kernel refuses
-        self.records.fdb.discard(rec)
-        return Change.REMOVED if removed else Change.UNCHANGED
+        return self.fdb_del_many([(port, mac, vid)])[0]
+
+    def fdb_del_many(self, items: Sequence[tuple[str, str | bytes, int | None]]) -> list[Change]:
+        """:meth:`fdb_del` for many entries: one lookup round and one delete round.
+
+        Only our own records are considered; each is deleted if the kernel still has it as a
+        static entry on the recorded port (else the record just goes).  A kernel refusal keeps
+        that record and raises after the others are done."""
+        results: list[Change] = []
+        mine: list[tuple[int, FdbRecord]] = []
+        for i, (port, raw_mac, vid) in enumerate(items):
+            mac = _norm_mac(raw_mac)
+            rec = FdbRecord(port, mac, vid)
+            if vid is not None and not self.vlan_filtering:
+                results.append(Change.UNSUPPORTED)
+            elif rec not in self.records.fdb:
+                results.append(Change.UNCHANGED)
+            else:
+                results.append(Change.UNCHANGED)
+                mine.append((i, rec))
+        failure: BridgeError | None = None
+        removed = self._fdb_delete_many([rec for _, rec in mine])
+        for (i, rec), gone in zip(mine, removed, strict=True):
+            if isinstance(gone, BridgeError):
+                failure = failure or gone  # refused: record kept
+                continue
+            self._disown_fdb(rec)
+            results[i] = Change.REMOVED if gone else Change.UNCHANGED
+        if failure is not None:
+            raise failure
+        return results
 
     def _fdb_present(self, rec: FdbRecord) -> bool:
         return any(e.static and e.port == rec.port for e in self._find(rec.mac, rec.vid))
 
     def _fdb_write(self, rec: FdbRecord) -> bool:
-        with self._ipr() as ipr:
-            kw: dict[str, Any] = {"vlan": rec.vid} if rec.vid is not None else {}
-            try:
-                ipr.fdb(
-                    "replace",
-                    ifindex=self._port_index(ipr, rec.port),
-                    lladdr=rec.mac,
-                    flags=NTF_MASTER,
-                    state=STATIC,
-                    **kw,
-                )
-            except NetlinkError as exc:
-                if exc.code == errno.EINVAL and rec.vid is not None:
-                    raise BridgeError(
-                        "EINVAL", f"VLAN {rec.vid} is not on {rec.port} (vlan_add it first)"
-                    ) from exc
-                raise
+        index = self._resolve(rec.port)
+        body = _neigh_body(index, rec.mac, rec.vid, state=STATIC, flags=NTF_MASTER)
+        (reply,) = self.rtnl.transact([(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, body)])
+        if reply.error:
+            self._check_gone(reply, rec.port)
+            raise self._fdb_error(reply, rec.port, rec.vid, "add")
         return True
 
     def _fdb_delete(self, rec: FdbRecord) -> bool:
-        if not self._fdb_present(rec):
-            return False
-        with self._ipr() as ipr:
-            kw: dict[str, Any] = {"vlan": rec.vid} if rec.vid is not None else {}
-            try:
-                ipr.fdb(
-                    "del",
-                    ifindex=self._port_index(ipr, rec.port),
-                    lladdr=rec.mac,
-                    flags=NTF_MASTER,
-                    **kw,
-                )
-            except NetlinkError as exc:
-                if exc.code == errno.EINVAL and rec.vid is not None:
-                    # the kernel keeps static entries of a VLAN removed from the port, and
-                    # refuses to delete them until the VLAN is back ("unconfigured vlan")
-                    raise BridgeError(
-                        "EINVAL", f"VLAN {rec.vid} is no longer on {rec.port}: entry kept"
-                    ) from exc
-                if exc.code != errno.ENOENT:
-                    raise
-                return False
-        return True
+        (gone,) = self._fdb_delete_many([rec])
+        if isinstance(gone, BridgeError):
+            raise gone
+        return gone
+
+    def _fdb_delete_many(
+        self, recs: Sequence[FdbRecord], found: Sequence[FdbEntry | None] | None = None
+    ) -> list[bool | BridgeError]:
+        """Delete each entry that is static on its record's port (``found``: the kernel's
+        entries, looked up if not given).  Per record: True deleted, False not there (or not
+        static there: not ours to delete), or the error that refused it."""
+        if not recs:
+            return []
+        if found is None:
+            found = self._lookup_many([(r.mac, r.vid) for r in recs])
+        out: list[bool | BridgeError] = [False] * len(recs)
+        todo: list[tuple[int, FdbRecord, int]] = []
+        for i, (rec, entry) in enumerate(zip(recs, found, strict=True)):
+            if entry is not None and entry.static and entry.port == rec.port:
+                try:
+                    todo.append((i, rec, self._resolve(rec.port)))
+                except BridgeError as err:
+                    out[i] = err
+        requests = [
+            (RTM_DELNEIGH, 0, _neigh_body(index, r.mac, r.vid, state=0, flags=NTF_MASTER))
+            for _, r, index in todo
+        ]
+        for (i, rec, _), reply in zip(todo, self.rtnl.transact(requests), strict=True):
+            if reply.error == 0:
+                out[i] = True
+            elif reply.error != errno.ENOENT:
+                out[i] = self._fdb_error(reply, rec.port, rec.vid, "del")
+        return out
 
     # -- port VLANs (needs a VLAN-filtering bridge) ----------------------------------------------
 
@@ -544,27 +969,73 @@ class LinuxBridge:
                 }
         return {}
 
-    def vlan_add(self, port: str, vid: int, owner: str) -> Change:
+    def _vids(self, port: str, cache: dict[str, set[int]] | None) -> set[int]:
+        """The port's VIDs (kernel), through a per-batch ``cache`` if given."""
+        if cache is None:
+            return set(self.port_vlans(port))
+        vids = cache.get(port)
+        if vids is None:
+            vids = cache[port] = set(self.port_vlans(port))
+        return vids
+
+    def vlan_add_many(self, items: Sequence[tuple[str, int, str]]) -> list[Change]:
+        """:meth:`vlan_add` for many (port, vid, owner): one VLAN dump per port for the batch.
+        A failing item raises after the others are done."""
+        cache: dict[str, set[int]] = {}
+        results: list[Change] = []
+        failure: Exception | None = None
+        for port, vid, owner in items:
+            try:
+                results.append(self.vlan_add(port, vid, owner, _cache=cache))
+            except (BridgeError, NetlinkError, OSError, ValueError) as err:
+                results.append(Change.UNCHANGED)
+                failure = failure or err
+        if failure is not None:
+            raise failure
+        return results
+
+    def vlan_del_many(self, items: Sequence[tuple[str, int, str]]) -> list[Change]:
+        """:meth:`vlan_del` for many (port, vid, owner), one VLAN dump per port."""
+        cache: dict[str, set[int]] = {}
+        results: list[Change] = []
+        failure: Exception | None = None
+        for port, vid, owner in items:
+            try:
+                results.append(self.vlan_del(port, vid, owner, _cache=cache))
+            except (BridgeError, NetlinkError, OSError) as err:
+                results.append(Change.UNCHANGED)
+                failure = failure or err
+        if failure is not None:
+            raise failure
+        return results
+
+    def vlan_add(
+        self, port: str, vid: int, owner: str, *, _cache: dict[str, set[int]] | None = None
+    ) -> Change:
         """Make ``vid`` a (tagged) member VLAN of ``port`` on behalf of ``owner`` (refcounted)."""
         if not 1 <= vid <= 4094:
             raise ValueError(f"VID out of range: {vid}")
         if not self.vlan_filtering:
             return Change.UNSUPPORTED
         key = (port, vid)
-        present = vid in self.port_vlans(port)
+        vids = self._vids(port, _cache)
+        present = vid in vids
         if key in self.records.vlans:
-            self.records.vlans[key].add(owner)
+            self._own_vlan(key, owner)
             if present:
                 return Change.UNCHANGED
         elif present:
             return Change.UNCHANGED  # foreign VLAN: never recorded, never removed
         else:
-            self.records.vlans[key] = {owner}
+            self._own_vlan(key, owner)
         with self._ipr() as ipr:
             ipr.vlan_filter("add", index=self._port_index(ipr, port), vlan_info={"vid": vid})
+        vids.add(vid)
         return Change.ADDED
 
-    def vlan_del(self, port: str, vid: int, owner: str) -> Change:
+    def vlan_del(
+        self, port: str, vid: int, owner: str, *, _cache: dict[str, set[int]] | None = None
+    ) -> Change:
         """Drop ``owner``'s claim; the kernel VLAN goes with the last owner."""
         if not self.vlan_filtering:
             return Change.UNSUPPORTED
@@ -572,19 +1043,31 @@ class LinuxBridge:
         owners = self.records.vlans.get(key)
         if owners is None:
             return Change.UNCHANGED
-        owners.discard(owner)
-        if owners:
+        if owner in owners:
+            self._disown_vlan(key, owner)  # with the last owner the key goes
+        elif not owners:  # an empty owner set (a hand-edited state file): the key goes
+            del self.records.vlans[key]
+            self._log("vlan-", port, vid, owner)
+        if key in self.records.vlans:
             return Change.UNCHANGED
-        del self.records.vlans[key]
-        if vid not in self.port_vlans(port):
+        vids = self._vids(port, _cache)
+        if vid not in vids:
             return Change.UNCHANGED
         # Our static entries on this VID go first: the kernel would keep them after the VLAN
         # is gone and then refuse to delete them (EINVAL, "unconfigured vlan").
-        for rec in sorted(self.records.fdb, key=_fdb_sort):
-            if rec.port == port and rec.vid == vid:
-                self._fdb_delete(rec)
-                self.records.fdb.discard(rec)
+        mine = [
+            r for r in sorted(self.records.fdb, key=_fdb_sort) if r.port == port and r.vid == vid
+        ]
+        failure = None
+        for rec, gone in zip(mine, self._fdb_delete_many(mine), strict=True):
+            if isinstance(gone, BridgeError):
+                failure = failure or gone
+            else:
+                self._disown_fdb(rec)
+        if failure is not None:
+            raise failure
         self._vlan_write("del", port, vid)
+        vids.discard(vid)
         return Change.REMOVED
 
     # -- isolation (nftables) ------------------------------------------------------------------
@@ -621,6 +1104,7 @@ class LinuxBridge:
         if wanted <= self.records.isolated and self.isolated_ports() == self.records.isolated:
             return Change.UNCHANGED
         self.records.isolated |= wanted
+        self._small_changed()
         self._write_isolation()
         return Change.ADDED
 
@@ -630,6 +1114,7 @@ class LinuxBridge:
         if not drop:
             return Change.UNCHANGED
         self.records.isolated -= drop
+        self._small_changed()
         self._write_isolation()
         return Change.REMOVED
 
@@ -654,10 +1139,33 @@ class LinuxBridge:
                 f"hairpin {port}", lambda p=port: self._write_hairpin(p, False)
             ):
                 rep.removed.append(f"hairpin {port}")
-        for rec in sorted(old.fdb - new.fdb, key=_fdb_sort):
-            item = f"fdb {rec.mac} vid {rec.vid} {rec.port}"
-            if attempt(item, lambda r=rec: self._fdb_delete(r)):
-                rep.removed.append(item)
+        # the FDB, looked at once (a lookup per record would be O(N²) at 100,000 VSIs)
+        kernel_fdb: dict[tuple[str, int | None], list[FdbEntry]] | None = None
+        try:
+            kernel_fdb = {}
+            for e in self.fdb_entries():
+                kernel_fdb.setdefault((e.mac, e.vid), []).append(e)
+        except (BridgeError, OSError) as exc:
+            rep.failed.append(("fdb", str(exc)))
+
+        def on_port(rec: FdbRecord) -> FdbEntry | None:
+            assert kernel_fdb is not None
+            return next(
+                (e for e in kernel_fdb.get((rec.mac, rec.vid), ()) if e.port == rec.port), None
+            )
+
+        stale = sorted(old.fdb - new.fdb, key=_fdb_sort)
+        if kernel_fdb is not None and stale:
+            try:
+                results = self._fdb_delete_many(stale, [on_port(r) for r in stale])
+            except OSError as exc:
+                results = [BridgeError("EIO", str(exc))] * len(stale)
+            for rec, gone in zip(stale, results, strict=True):
+                item = f"fdb {rec.mac} vid {rec.vid} {rec.port}"
+                if isinstance(gone, BridgeError):
+                    rep.failed.append((item, str(gone)))
+                elif gone:
+                    rep.removed.append(item)
         for port, vid in sorted(old.vlans.keys() - new.vlans.keys()):
             item = f"vlan {vid} {port}"
             if (
@@ -682,13 +1190,37 @@ class LinuxBridge:
                 item, lambda p=port, v=vid: self._vlan_write("add", p, v)
             ):
                 rep.added.append(item)
+        missing: list[tuple[str, FdbRecord, int]] = []
         for rec in sorted(new.fdb, key=_fdb_sort):
             item = f"fdb {rec.mac} vid {rec.vid} {rec.port}"
             if rec.vid is not None and not self.vlan_filtering:
                 rep.failed.append((item, Change.UNSUPPORTED.value))
-            elif attempt(item, lambda r=rec: not self._fdb_present(r)) and attempt(
-                item, lambda r=rec: self._fdb_write(r)
-            ):
+                continue
+            if kernel_fdb is None:
+                continue
+            entry = on_port(rec)
+            if entry is not None and entry.static:
+                continue
+            try:
+                missing.append((item, rec, self._resolve(rec.port)))
+            except BridgeError as exc:
+                rep.failed.append((item, str(exc)))
+        requests = [
+            (
+                RTM_NEWNEIGH,
+                NLM_F_CREATE | NLM_F_REPLACE,
+                _neigh_body(index, rec.mac, rec.vid, state=STATIC, flags=NTF_MASTER),
+            )
+            for _, rec, index in missing
+        ]
+        try:
+            replies = self.rtnl.transact(requests)
+        except OSError as exc:
+            replies = [_Reply(error=exc.errno or errno.EIO, message=str(exc))] * len(missing)
+        for (item, rec, _), reply in zip(missing, replies, strict=True):
+            if reply.error:
+                rep.failed.append((item, str(self._fdb_error(reply, rec.port, rec.vid, "add"))))
+            else:
                 rep.added.append(item)
 
         # 3. isolation: rewrite our table if the kernel's set differs from the record
