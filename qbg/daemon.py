@@ -13,6 +13,11 @@ Bad input never stops the daemon: undecodable frames come back from the core as
 validated before anything changes, and an exception in an event handler is logged and counted.
 On SIGTERM/SIGINT every port sends its LLDP shutdown PDU and the state is saved.
 
+Persistence: the station saves its whole state soon after a change (:meth:`save_soon`); the
+bridge (``JOURNAL``) appends each change to the state journal before the frames of the same step
+leave and rewrites the whole state only after ``COMPACT_IDLE_S`` without changes (environment
+``QBG_STATE_COMPACT_S`` overrides it, for tests) or when the journal grows long.
+
 LLDP transport per interface (docs/lldpd.md): ``own`` runs the core's LLDP agent on the raw
 link; ``lldpd`` creates the port with ``lldp_external`` and a :class:`~qbg.lldpd.LldpdClient`:
 the port's :class:`~qbg.evb.port.EvbAdvertise` events are published as lldpd custom TLVs, and
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import secrets
@@ -137,6 +143,12 @@ class AgentDaemon:
         self._control: ControlServer | None = None
         self._metrics_server: MetricsServer | None = None
         self._save_handle: asyncio.TimerHandle | None = None
+        self._jbuf: list[Any] = []  # journal entries not yet written
+        self._compact_handle: asyncio.TimerHandle | None = None
+        self._last_change = 0.0
+        self._snapshot_items = 0
+        # QBG_STATE_COMPACT_S: the quiet time before a journaled state is rewritten (tests)
+        self.compact_idle_s = float(os.environ.get("QBG_STATE_COMPACT_S", self.COMPACT_IDLE_S))
         self.handler_errors = 0
         self.exit_code = 0
         self._seen_retransmits: dict[str, int] = {}
@@ -156,6 +168,20 @@ class AgentDaemon:
 
     def restore(self, state: dict[str, Any]) -> None:
         """Take back what :meth:`state` returned before a restart."""
+
+    #: Roles that set this persist changes as journal entries (:meth:`journal`) written before
+    #: the frames of the same step leave, and rewrite the whole state only when the journal is
+    #: quiet or long (:meth:`StateStore.append`); the others save the whole state soon after a
+    #: change (:meth:`save_soon`).
+    JOURNAL = False
+    COMPACT_IDLE_S = 0.2  # snapshot once no change was journaled for this long
+
+    def restore_journal(self, entries: list[Any]) -> None:
+        """Replay journal entries (:meth:`journal`) onto what :meth:`restore` took back."""
+
+    def state_items(self) -> int:
+        """About how many journal entries the state amounts to (compaction threshold)."""
+        return 0
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -184,6 +210,10 @@ class AgentDaemon:
             log.error("state file: %s", err)
             return 2
         self.restore(state)
+        journal = self.store.journal()
+        if journal:
+            self.restore_journal(journal)
+            log.info("state: %d journal entries replayed", len(journal))
         self.metrics.up.set(1, role=self.role)
         await self.on_start()
         self._control = ControlServer(
@@ -212,6 +242,11 @@ class AgentDaemon:
             ", ".join(self.interfaces),
             self.dconf.control_socket,
         )
+        # Everything built so far (imports, pyroute2, configuration: a few hundred thousand
+        # objects) lives as long as the daemon; a full collection walking it takes ~30 ms,
+        # more than ten ECP ack timers at RTE 8.  Frozen, collections see only newer objects.
+        gc.collect()
+        gc.freeze()
         await self._stop.wait()
         await self._shutdown()
         return self.exit_code
@@ -255,7 +290,14 @@ class AgentDaemon:
         iface.present = True
         if iface.port is None or iface.port.mac != mac:
             iface.port = self.make_port(iface, mac)
-            iface.pump = Pump(iface.port, self._sender(iface), self._handler(iface), self.loop)
+            iface.pump = Pump(
+                iface.port,
+                self._sender(iface),
+                self._handler(iface),
+                self.loop,
+                events_first=self.JOURNAL,
+                before_send=self.flush_journal if self.JOURNAL else None,
+            )
         if iface.config.lldp.transport == "lldpd" and iface.lldpd is None:
             self._start_lldpd(iface)
         if iface.link is None:
@@ -432,11 +474,63 @@ class AgentDaemon:
         if self._save_handle is not None:
             self._save_handle.cancel()
             self._save_handle = None
+        if self._compact_handle is not None:
+            self._compact_handle.cancel()
+            self._compact_handle = None
+        self._jbuf.clear()  # the snapshot holds what they said
         try:
             self.store.save(self.state())
+            self._snapshot_items = self.state_items()
         except OSError as err:
             self.metrics.errors.inc(interface="", kind="state-save")
             log.error("cannot save state to %s: %s", self.dconf.state_file, err)
+
+    def journal(self, *entries: Any) -> None:
+        """Queue journal entries; they are written by :meth:`flush_journal`, which the pump
+        calls before the frames of the same step are sent."""
+        self._jbuf.extend(entries)
+
+    def flush_journal(self) -> None:
+        """Write the queued journal entries (one ``write()``), then plan a compaction."""
+        if not self._jbuf:
+            return
+        entries, self._jbuf = self._jbuf, []
+        try:
+            self.store.append(entries)
+        except (OSError, TypeError, ValueError) as err:
+            self.metrics.errors.inc(interface="", kind="state-save")
+            log.error("cannot append to the state journal of %s: %s", self.dconf.state_file, err)
+            self.save_soon()  # fall back to a whole snapshot
+            return
+        if self.loop is None:
+            return
+        self._last_change = self.loop.time()
+        limit = max(20_000, 2 * self._snapshot_items)
+        if self.store.journal_entries > limit:
+            self.loop.call_soon(self._compact)  # not inside the caller's step
+        elif self._compact_handle is None:
+            self._compact_handle = self.loop.call_later(self.compact_idle_s, self._compact)
+
+    def _compact(self) -> None:
+        """Rewrite the state once the journal has been quiet for ``COMPACT_IDLE_S`` (or is
+        long); a busy period is not interrupted by snapshots of a large state."""
+        self._compact_handle = None
+        if self.loop is None or not self.store.journal_entries:
+            return
+        quiet = self.loop.time() - self._last_change
+        limit = max(20_000, 2 * self._snapshot_items)
+        if quiet < self.compact_idle_s and self.store.journal_entries <= limit:
+            self._compact_handle = self.loop.call_later(self.compact_idle_s - quiet, self._compact)
+            return
+        if self.compaction_blocked():
+            self._compact_handle = self.loop.call_later(self.compact_idle_s, self._compact)
+            return
+        self.save_now()
+
+    def compaction_blocked(self) -> bool:
+        """Whether the state cannot be snapshot right now (the bridge: kernel work in a
+        worker thread is changing its records)."""
+        return False
 
     # --- control handlers -----------------------------------------------------------------------
 

@@ -4,6 +4,10 @@ The adapter is a pump (STYLE habit 10, aioquic's ``asyncio/protocol.py`` shape):
 point of the machine returns an ``Output``; the pump sends its frames in order, hands its events
 to the handler, and re-arms a single ``loop.call_at`` for ``machine.next_deadline()``.  Time is
 ``loop.time()`` (monotonic), passed to the machine as ``now``.
+
+``events_first``: hand the events of an output to the handler before its frames are sent, then
+call ``before_send`` — the bridge agent journals a VSI it accepted before the VDP response that
+tells the station so leaves (an ECP ack comes with no VDP events: it is not delayed).
 """
 
 from __future__ import annotations
@@ -37,10 +41,15 @@ class Pump:
         send: Callable[[bytes], object],
         on_event: Callable[[Event], object],
         loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        events_first: bool = False,
+        before_send: Callable[[], object] | None = None,
     ) -> None:
         self.machine = machine
         self._send = send
         self._on_event = on_event
+        self.events_first = events_first
+        self._before_send = before_send
         self._loop = loop or asyncio.get_event_loop()
         self._handle: asyncio.TimerHandle | None = None
         self._armed: float | None = None
@@ -64,17 +73,29 @@ class Pump:
         return out
 
     def emit(self, out: Output) -> None:
-        """Send frames, dispatch events, re-arm the timer."""
+        """Send frames, dispatch events (or the other way round), re-arm the timer."""
+        if self.events_first:
+            self._dispatch(out.events)
+            if self._before_send is not None:
+                try:
+                    self._before_send()
+                except Exception:
+                    self.handler_errors += 1
+                    log.exception("before_send failed")
         for frame in out.frames:
             self.frames_out += 1
             self._send(frame)
-        for event in out.events:
+        if not self.events_first:
+            self._dispatch(out.events)
+        self.rearm()
+
+    def _dispatch(self, events: tuple[Event, ...]) -> None:
+        for event in events:
             try:
                 self._on_event(event)
             except Exception:  # a handler bug must not stop the protocol
                 self.handler_errors += 1
                 log.exception("event handler failed for %r", event)
-        self.rearm()
 
     def rearm(self) -> None:
         if self.closed:

@@ -7,7 +7,19 @@ files of a crashed save are ignored and cleaned up by the next save.
 
 On disk::
 
-    {"qbg_state": 1, "kind": "station", "saved_at": 1712345678.9, "state": {...}}
+    {"qbg_state": 1, "kind": "station", "saved_at": 1712345678.9, "journal": 3, "state": {...}}
+
+Journal (optional, for states too big to rewrite on every change — the bridge agent's 100,000
+VSIs): :meth:`StateStore.append` writes changes as JSON lines to ``PATH.journal.N`` with one
+``write()`` per batch, no fsync.  A process killed at any point (SIGKILL, OOM) loses nothing it
+appended, since the page cache outlives it; a power loss can lose what was appended after the
+last snapshot (and the kernel state it described goes with it).  :meth:`save` (a snapshot)
+first moves appends on to generation ``N + 1``, records ``"journal": N + 1`` and then deletes the
+older journal files; :meth:`load` reads the snapshot and keeps the entries of every journal file
+of that generation or later for :meth:`journal` (a torn last line, a write cut short by a crash,
+is skipped).  What the entries mean is the caller's business: they must be idempotent upserts
+and deletions that can be replayed onto the snapshot.  A new process appends to a fresh
+generation, never after somebody else's torn line.
 
 ``qbg_state`` is the schema version.  A file written by a newer schema, or one that is not such
 an object (truncated by something other than qbg, hand-edited), is *corrupt*: it is copied to
@@ -34,6 +46,7 @@ __all__ = ["SCHEMA_VERSION", "StateCorrupt", "StateStore"]
 
 SCHEMA_VERSION = 1
 log = logging.getLogger("qbg.store")
+_COMPACT = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode  # C-accelerated
 
 Migration = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -71,6 +84,10 @@ class StateStore:
         self.migrations = dict(migrations or {})
         self.mode = mode
         self._lock = asyncio.Lock()
+        self._jfd: int | None = None
+        self._jgen = 0  # generation appends go to
+        self._journal: list[Any] = []  # entries found by load()
+        self.journal_entries = 0  # appended since the last snapshot (or found by load)
 
     @property
     def corrupt_path(self) -> Path:
@@ -79,6 +96,19 @@ class StateStore:
     def _tmp_prefix(self) -> str:
         return f".{self.path.name}.tmp."
 
+    def journal_path(self, generation: int) -> Path:
+        return self.path.with_name(f"{self.path.name}.journal.{generation}")
+
+    def _journal_files(self) -> list[tuple[int, Path]]:
+        prefix = f"{self.path.name}.journal."
+        out = []
+        with contextlib.suppress(OSError):
+            for entry in self.path.parent.iterdir():
+                tail = entry.name[len(prefix) :]
+                if entry.name.startswith(prefix) and tail.isdigit():
+                    out.append((int(tail), entry))
+        return sorted(out)
+
     # -- load --------------------------------------------------------------------------------
 
     def load(self, *, start_empty_on_corrupt: bool = False) -> dict[str, Any]:
@@ -86,18 +116,80 @@ class StateStore:
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
+            self._load_journal(0)
             return {}
         try:
-            return self._decode(raw)
+            state, generation = self._decode(raw)
+            self._load_journal(generation)
+            return state
         except ValueError as exc:
             copy = self._keep_corrupt()
             err = StateCorrupt(self.path, str(exc), copy)
             if not start_empty_on_corrupt:
                 raise err from None
             log.error("%s; starting with empty state", err)
+            # the journal belonged to that state: not replayed, deleted by the next save
+            self._load_journal(max([0, *(g for g, _ in self._journal_files())]) + 1)
             return {}
 
-    def _decode(self, raw: bytes) -> dict[str, Any]:
+    def _load_journal(self, generation: int) -> None:
+        """Keep the entries of journal generations >= ``generation``; appends start a new one."""
+        self._journal = []
+        files = self._journal_files()
+        for gen, path in files:
+            if gen < generation:
+                continue
+            try:
+                lines = path.read_bytes().split(b"\n")
+            except OSError as exc:
+                log.error("cannot read journal %s: %s", path, exc)
+                continue
+            for number, line in enumerate(lines, 1):
+                if not line.strip():
+                    continue
+                try:
+                    self._journal.append(json.loads(line))
+                except ValueError:
+                    # a torn last line is a write cut short; anything else is damage
+                    level = logging.INFO if number >= len(lines) - 1 else logging.ERROR
+                    log.log(level, "%s line %d: not JSON, skipped", path, number)
+        self.journal_entries = len(self._journal)
+        self._close_journal()
+        self._jgen = max([generation, *(g for g, _ in files)]) + 1
+
+    def journal(self) -> list[Any]:
+        """The journal entries :meth:`load` found after its snapshot, oldest first."""
+        return list(self._journal)
+
+    def append(self, entries: list[Any]) -> None:
+        """Append ``entries`` (JSON values) to the journal in one ``write()``; ``OSError`` and
+        ``TypeError``/``ValueError`` (not JSON) propagate, nothing half-written is kept
+        readable as a complete line."""
+        if not entries:
+            return
+        enc = _COMPACT
+        raw = "".join([enc(e) + "\n" for e in entries]).encode()
+        if self._jfd is None:
+            self.path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+            self._jfd = os.open(self.journal_path(self._jgen), flags, self.mode)
+        view = memoryview(raw)
+        while view:
+            n = os.write(self._jfd, view)
+            view = view[n:]
+        self.journal_entries += len(entries)
+
+    def _close_journal(self) -> None:
+        if self._jfd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._jfd)
+            self._jfd = None
+
+    def close(self) -> None:
+        """Close the journal file (appends reopen it)."""
+        self._close_journal()
+
+    def _decode(self, raw: bytes) -> tuple[dict[str, Any], int]:
         try:
             doc = json.loads(raw)
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
@@ -118,7 +210,10 @@ class StateStore:
                 raise ValueError(f"no migration from schema {version}")
             state = migrate(state)
             version += 1
-        return state
+        generation = doc.get("journal", 0)
+        if isinstance(generation, bool) or not isinstance(generation, int) or generation < 0:
+            raise ValueError(f"bad journal generation {generation!r}")
+        return state, generation
 
     def _keep_corrupt(self) -> Path | None:
         try:
@@ -137,13 +232,21 @@ class StateStore:
         Raises ``TypeError``/``ValueError`` for a state that is not JSON (the file is untouched)
         and ``OSError`` for I/O failures (the old file is untouched).
         """
+        generation = self._jgen + 1  # appends from now on are not in this snapshot
         doc = {
             "qbg_state": self.schema,
             "kind": self.kind,
             "saved_at": time.time(),
+            "journal": generation,
             "state": dict(state),
         }
-        data = json.dumps(doc, indent=1, sort_keys=True, allow_nan=False).encode() + b"\n"
+        if self._jfd is not None or self.journal_entries or self._journal_files():
+            # big states (the journaled ones) use the C encoder: no indentation
+            data = _COMPACT(doc).encode() + b"\n"
+        else:
+            data = json.dumps(doc, indent=1, sort_keys=True, allow_nan=False).encode() + b"\n"
+        self._close_journal()
+        self._jgen = generation
         directory = self.path.parent
         directory.mkdir(mode=0o755, parents=True, exist_ok=True)
         self._clean_temps()
@@ -164,6 +267,12 @@ class StateStore:
                 tmp.unlink()
             raise
         _fsync_dir(directory)
+        self.journal_entries = 0
+        self._journal = []
+        for gen, path in self._journal_files():
+            if gen < generation:
+                with contextlib.suppress(OSError):
+                    path.unlink()
 
     async def asave(self, state: Mapping[str, Any]) -> None:
         """:meth:`save` in a worker thread, one at a time (callers pass a snapshot)."""

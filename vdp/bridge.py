@@ -20,6 +20,13 @@ Policy decisions are immediate (vdp.md §11.2 "PROCESSING" exists only for an as
 policy, out of scope): the bridge answers within the resource wait delay because it answers at
 once; a policy that cannot decide says ``UNABLE_TO_CONTACT_MANAGER`` (code 3).
 
+Work in steps [PROJECT]: :meth:`VdpBridge.accept_ulpdu` decodes a VDPDU and queues its TLVs,
+:meth:`VdpBridge.work` answers a bounded number of them, so an adapter can return to its event
+loop between steps and ECP acks of PDUs arriving meanwhile are not held up by a 42-VSI batch
+(the ack timer is 2.56 ms at RTE 8).  The replies of a PDU are held until its last TLV has been
+answered, so they still leave packed as one batch.  :meth:`VdpBridge.receive_vdpdu` does it all
+at once.
+
 Replies (vdp.md §11.2 last line, interop-lldpad.md Q-B9) leave through :meth:`VdpBridge.pull`
 as ``[MgrID][VSI TLV][End]``, one per VDPDU by default; ``batch_replies`` packs consecutive
 replies of one Manager ID into one VDPDU like the station does::
@@ -238,6 +245,11 @@ class VdpBridge:
         self.stats = BridgeStats()
         self._vsis: dict[VsiKey, _Vsi] = {}
         self._replies: deque[tuple[bytes, bytes]] = deque()  # (mgrid, TLV octets)
+        # queued requests of accept_ulpdu (None ends a PDU) and the replies of the PDU being
+        # worked on (the newest ``_held`` entries of _replies: not pulled before it is done)
+        self._input: deque[tuple[bytes, VsiTlv | MalformedVsiTlv] | None] = deque()
+        self._in_pdu = False
+        self._held = 0
         self._heap: list[tuple[int, int, _Vsi]] = []
         self._tokens = itertools.count(1)
         self._events: list[Event] = []
@@ -280,13 +292,23 @@ class VdpBridge:
         vsi = self._vsis.get(key)
         return None if vsi is None else vsi.tlv
 
+    def wire(self, key: VsiKey) -> bytes | None:
+        """The stored TLV encoded as the bridge answers it (status 0x40; cached), which
+        :meth:`restore` takes back (it resets the status)."""
+        vsi = self._vsis.get(key)
+        return None if vsi is None else vsi.ok_wire
+
     def keys(self) -> list[VsiKey]:
         """The VSI keys as a list."""
         return list(self._vsis)
 
     def has_pending(self) -> bool:
         """Whether :meth:`pull` has a reply or bridge-initiated De-Associate to give."""
-        return bool(self._replies)
+        return len(self._replies) > self._held
+
+    def has_work(self) -> bool:
+        """Whether requests queued by :meth:`accept_ulpdu` wait for :meth:`work`."""
+        return bool(self._input)
 
     # --- receive -------------------------------------------------------------------------------
 
@@ -298,6 +320,51 @@ class VdpBridge:
             self.stats.dropped_pdus += 1
             return Output(events=(FrameDropped(error=err),))
         return self.receive_vdpdu(pdu, now)
+
+    def accept_ulpdu(self, ulpdu: bytes, now: float) -> Output:
+        """Decode a VDPDU delivered by ECP and queue its requests for :meth:`work`; never
+        raises on bad bytes (a bad PDU is dropped whole: nothing queued, no reply)."""
+        try:
+            pdu = Vdpdu.decode(ulpdu, lenient=True)
+        except DecodeError as err:
+            self.stats.dropped_pdus += 1
+            return Output(events=(FrameDropped(error=err),))
+        mgrid = pdu.mgrid
+        queue = self._input
+        for tlv in pdu.tlvs[1:]:
+            if type(tlv) is VsiTlv or type(tlv) is MalformedVsiTlv:
+                queue.append((mgrid, tlv))
+        queue.append(None)
+        return Output()
+
+    def work(self, now: float, limit: int = 0) -> Output:
+        """Answer up to ``limit`` queued requests (0: all), in order.  The replies of a PDU
+        become pullable when its last request has been answered."""
+        self._now = timers.to_us(now)
+        queue = self._input
+        done = 0
+        while queue and (not limit or done < limit):
+            item = queue.popleft()
+            if item is None:  # the PDU is complete: its replies may go
+                self._in_pdu = False
+                self._held = 0
+                continue
+            self._in_pdu = True
+            done += 1
+            mgrid, tlv = item
+            if type(tlv) is VsiTlv:
+                if tlv.response:  # a bridge accepts requests only (§5.4)
+                    self.stats.unexpected += 1
+                else:
+                    self._request(mgrid, tlv)
+            else:
+                assert type(tlv) is MalformedVsiTlv
+                self._malformed(mgrid, tlv)
+        if queue and queue[0] is None:  # finished exactly at a PDU's end: release now
+            queue.popleft()
+            self._in_pdu = False
+            self._held = 0
+        return self._flush()
 
     def receive_vdpdu(self, pdu: Vdpdu, now: float) -> Output:
         """Answer every VSI TLV of ``pdu`` under its Manager ID (vdp.md §2, §11.2)."""
@@ -324,6 +391,8 @@ class VdpBridge:
         code = VdpError.INVALID_FORMAT if self.strict_error_codes else self._default_code
         raw = MalformedVsiTlv(tlv_type=tlv.tlv_type, value=bytes((STATUS_RESPONSE | code,)) + v[1:])
         self._replies.append((mgrid, raw.encode()))
+        if self._in_pdu:
+            self._held += 1
 
     _default_code = VdpError.INSUFFICIENT_RESOURCES
 
@@ -410,6 +479,7 @@ class VdpBridge:
         """
         n = len(self._replies)
         self._replies.clear()
+        self._held = 0
         return n
 
     def restore(self, mgrid: bytes, tlv: VsiTlv, now: float) -> None:
@@ -495,14 +565,17 @@ class VdpBridge:
         """The next reply VDPDU ``[MgrID][VSI TLV]...[End]`` (one TLV unless
         ``batch_replies``), at most ``max_len`` octets, or ``None``."""
         q = self._replies
-        if not q:
+        free = len(q) - self._held  # the replies of a PDU still being worked on stay
+        if free <= 0:
             return None
         mgrid, first = q.popleft()
+        free -= 1
         parts = [self._mgr(mgrid), first]
         size = _MGR_LEN + len(first) + len(_END)
         if self.batch_replies:
-            while q and q[0][0] == mgrid and size + len(q[0][1]) <= max_len:
+            while free and q[0][0] == mgrid and size + len(q[0][1]) <= max_len:
                 wire = q.popleft()[1]
+                free -= 1
                 parts.append(wire)
                 size += len(wire)
         parts.append(_END)
@@ -636,6 +709,8 @@ class VdpBridge:
         """Queue one reply TLV under its Manager ID."""
         self.stats.replies += 1
         self._replies.append((mgrid, wire))
+        if self._in_pdu:
+            self._held += 1
 
     def _flush(self) -> Output:
         """The events collected since the last entry point, as an :class:`Output`."""

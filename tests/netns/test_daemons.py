@@ -122,6 +122,42 @@ def test_bridge_restart_reconciles_kernel_state(tb: Testbed) -> None:
     tb.wait_for(lambda: tb.hairpin(0), what="hairpin back on")
 
 
+def test_bridge_sigkill_before_any_snapshot_loses_no_confirmed_vsi(
+    tb: Testbed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A VSI the bridge confirmed is in its state journal before the confirmation leaves: killed
+    before it ever rewrote its state file, the restarted bridge has the VSIs at once (not only
+    after the next keep-alive) and still owns their FDB entries (de-association removes them)."""
+    import json
+
+    monkeypatch.setenv("QBG_STATE_COMPACT_S", "3600")  # no snapshot after the start-up one
+    br = tb.start_bridge()
+    tb.start_station(0, vsis=[tb.vsi(1), tb.vsi(2)])
+    tb.wait_for(lambda: tb.fdb_macs() == {MAC1, MAC2}, what="associations")
+    tb.wait_for(
+        lambda: (
+            len(tb.ctl("station0", "vsi", "list")["vsis"]) == 2
+            and all(
+                v["confirmed_mode"] == "assoc" for v in tb.ctl("station0", "vsi", "list")["vsis"]
+            )
+        ),
+        what="both VSIs confirmed to the station",
+    )
+    snapshot = json.loads((tb.dir / "bridge.state.json").read_text())
+    assert snapshot["state"]["vsis"] == []  # only the journal knows them
+    tb.stop(br, kill=True)
+    monkeypatch.delenv("QBG_STATE_COMPACT_S")
+    tb.start_bridge()
+    assert len(tb.ctl("bridge", "vsi", "list")["vsis"]) == 2  # restored, not re-learned
+    assert tb.fdb_macs() == {MAC1, MAC2}
+    snapshot = json.loads((tb.dir / "bridge.state.json").read_text())
+    assert len(snapshot["state"]["vsis"]) == 2  # start-up folded the journal in
+    journals = [int(p.name.rsplit(".", 1)[1]) for p in tb.dir.glob("bridge.state.json.journal.*")]
+    assert all(g >= snapshot["journal"] for g in journals)  # the replayed ones are gone
+    tb.ctl("station0", "vsi", "deassoc", "-i", "uplink", "--vsiid", UUID2)
+    tb.wait_for(lambda: tb.fdb_macs() == {MAC1}, what="the restored VSI's own entry removed")
+
+
 def test_garbage_frames_are_counted_and_change_nothing(tb: Testbed) -> None:
     tb.start_bridge()
     tb.start_station(0, vsis=[tb.vsi(1)])

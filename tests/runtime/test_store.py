@@ -182,3 +182,90 @@ def test_asave_serialises(tmp_path: Path) -> None:
     asyncio.run(main())
     assert store.load()["n"] in range(20)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.json"]
+
+
+# --- the journal -----------------------------------------------------------------------------
+
+
+def test_journal_entries_survive_until_the_next_snapshot(tmp_path: Path) -> None:
+    path = tmp_path / "b.json"
+    store = StateStore(path, kind="bridge")
+    store.save({"vsis": []})
+    store.append([["vsi", "p1", "a"], ["vsi", "p1", "b"]])
+    store.append([("vsi-", "p1", "a")])  # tuples are written as lists
+    assert store.journal_entries == 3
+    # a killed process: nothing closed, nothing flushed beyond the write() calls
+    again = StateStore(path, kind="bridge")
+    assert again.load() == {"vsis": []}
+    assert again.journal() == [["vsi", "p1", "a"], ["vsi", "p1", "b"], ["vsi-", "p1", "a"]]
+    # the new process appends to a generation of its own; its snapshot retires the old ones
+    again.append([["vsi", "p1", "c"]])
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["b.json", "b.json.journal.1", "b.json.journal.2"]
+    again.save({"vsis": ["b", "c"]})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.json"]
+    third = StateStore(path, kind="bridge")
+    assert third.load() == {"vsis": ["b", "c"]} and third.journal() == []
+    assert json.loads(path.read_text())["journal"] == 3
+
+
+def test_journal_append_after_a_snapshot_goes_to_the_next_generation(tmp_path: Path) -> None:
+    path = tmp_path / "b.json"
+    store = StateStore(path)
+    store.load()
+    store.append([[1]])
+    store.save({"n": 1})  # covers [1]
+    store.append([[2]])
+    later = StateStore(path)
+    assert later.load() == {"n": 1} and later.journal() == [[2]]
+
+
+def test_a_crash_between_rotation_and_rename_replays_both_generations(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "b.json"
+    store = StateStore(path)
+    store.save({"n": 0})
+    store.append([[1]])
+
+    def fail(*args: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("qbg.store.os.replace", fail)
+    with pytest.raises(OSError):
+        store.save({"n": 1})
+    monkeypatch.undo()
+    store.append([[2]])  # after the failed snapshot: the next generation
+    later = StateStore(path)
+    assert later.load() == {"n": 0} and later.journal() == [[1], [2]]
+
+
+def test_a_torn_last_line_is_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "b.json"
+    store = StateStore(path)
+    store.save({"n": 0})
+    store.append([["a"], ["b"]])
+    journal = store.journal_path(1)
+    with journal.open("ab") as f:
+        f.write(b'["c", "unfinish')  # a write cut short by the kill
+    later = StateStore(path)
+    assert later.load() == {"n": 0} and later.journal() == [["a"], ["b"]]
+
+
+def test_a_corrupt_snapshot_started_empty_ignores_its_journal(tmp_path: Path) -> None:
+    path = tmp_path / "b.json"
+    store = StateStore(path)
+    store.save({"n": 0})
+    store.append([["a"]])
+    path.write_text("{not json")
+    later = StateStore(path)
+    assert later.load(start_empty_on_corrupt=True) == {} and later.journal() == []
+    later.save({"n": 1})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.json", "b.json.corrupt"]
+
+
+def test_unserialisable_journal_entry_writes_nothing(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "b.json")
+    with pytest.raises(TypeError):
+        store.append([["ok"], [object()]])
+    assert store.journal_entries == 0 and list(tmp_path.iterdir()) == []

@@ -1,0 +1,156 @@
+"""The bridge's VDP work in steps (issue #7): ``accept_ulpdu`` + ``work(limit)`` answer exactly
+what ``receive_ulpdu`` answers, a PDU's replies are held until its last request is answered,
+and a BridgePort acks an ECPDU that arrives between the steps of a 42-VSI batch at once."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from qbg.evb.ecpdu import Ecpdu, EcpOp, EcpSubtype
+from qbg.lldp.events import FrameDropped
+from qbg.lldp.frame import NEAREST_CUSTOMER_BRIDGE, EthernetFrame
+from qbg.vdp.bridge import VdpBridge, VsiAdded, VsiRemoved
+from qbg.vdp.tlv import MalformedVsiTlv, Vdpdu
+
+from .test_port_pair import MGRID, STATION_MAC, pair
+from .test_port_pair import vsi as port_vsi
+from .test_station import MGR, SUPERV, TIMERS, pdu, sent_tlvs, vsi
+
+
+def bridge(**kw: object) -> VdpBridge:
+    return VdpBridge(**{**TIMERS, "batch_replies": True, **kw})  # type: ignore[arg-type]
+
+
+def drain(br: VdpBridge, t: float) -> list[bytes]:
+    out = []
+    while (wire := br.pull(1493, t)) is not None:
+        out.append(wire)
+    return out
+
+
+def test_steps_answer_what_one_call_answers() -> None:
+    tlvs = [vsi(n) for n in range(1, 11)]
+    whole = bridge(port="p")
+    ev_whole = whole.receive_ulpdu(pdu(*tlvs), 1.0).events
+    stepped = bridge(port="p")
+    assert stepped.accept_ulpdu(pdu(*tlvs), 1.0).events == ()
+    assert stepped.has_work() and not stepped.has_pending()
+    ev_steps = []
+    for _ in range(3):
+        ev_steps += list(stepped.work(1.0, 4).events)
+        if stepped.has_work():
+            assert stepped.pull(1493, 1.0) is None  # the PDU's replies wait for its end
+    assert not stepped.has_work() and stepped.has_pending()
+    assert ev_steps == list(ev_whole)
+    assert drain(stepped, 1.0) == drain(whole, 1.0)  # one packed reply PDU, same octets
+    assert stepped.state(tlvs[0].key(MGR)) is whole.state(tlvs[0].key(MGR))
+
+
+def test_replies_of_a_finished_pdu_go_while_the_next_is_worked_on() -> None:
+    br = bridge()
+    br.accept_ulpdu(pdu(vsi(1), vsi(2)), 1.0)
+    br.accept_ulpdu(pdu(vsi(3), vsi(4)), 1.0)
+    br.work(1.0, 3)  # the first PDU and one request of the second
+    [first] = drain(br, 1.0)
+    assert [t.vsiid for t in sent_tlvs(first)] == [vsi(1).vsiid, vsi(2).vsiid]
+    assert br.has_work() and not br.has_pending()
+    br.work(1.0)  # 0: everything left
+    [second] = drain(br, 1.0)
+    assert [t.vsiid for t in sent_tlvs(second)] == [vsi(3).vsiid, vsi(4).vsiid]
+
+
+def test_a_supervision_reply_during_a_pdu_waits_with_it() -> None:
+    br = bridge()
+    br.receive_ulpdu(pdu(vsi(1)), 1.0)
+    drain(br, 1.0)
+    t = 1.0 + SUPERV + 0.1
+    br.accept_ulpdu(pdu(vsi(2), vsi(3)), t)
+    br.work(t, 1)
+    out = br.timer(t)
+    assert [type(e) for e in out.events] == [VsiRemoved]
+    assert br.pull(1493, t) is None
+    br.work(t)
+    wires = drain(br, t)
+    assert [int(x.mode) for w in wires for x in sent_tlvs(w)] == [3, 4, 3]  # queue order kept
+
+
+def test_bad_pdus_malformed_tlvs_and_responses_in_steps() -> None:
+    br = bridge()
+    out = br.accept_ulpdu(b"\x0a\x05junk", 1.0)
+    assert [type(e) for e in out.events] == [FrameDropped] and not br.has_work()
+    assert br.stats.dropped_pdus == 1
+    good = vsi(1)
+    answered = dataclasses.replace(vsi(2), status=0x40)  # a response sent to a bridge: ignored
+    raw = bytearray(pdu(good, answered))
+    # a VSI TLV with an unknown filter format (otherwise complete): answered as invalid
+    bad = MalformedVsiTlv(tlv_type=3, value=bytes(vsi(3).encode()[2:24]) + b"\x09" + bytes(2))
+    ulpdu = bytes(raw[:-2]) + bad.encode() + b"\x00\x00"
+    br.accept_ulpdu(ulpdu, 1.0)
+    events = br.work(1.0, 1).events + br.work(1.0, 1).events + br.work(1.0, 1).events
+    assert [type(e) for e in events] == [VsiAdded]
+    assert br.stats.unexpected == 1 and br.stats.invalid == 1
+    wire = br.pull(1493, 1.0)
+    assert wire is not None
+    tlvs = Vdpdu.decode(wire, lenient=True).tlvs
+    assert [type(t).__name__ for t in tlvs[1:]] == ["VsiTlv", "MalformedVsiTlv", "VdpEndTlv"]
+
+
+def test_drop_replies_forgets_held_ones_too() -> None:
+    br = bridge()
+    br.accept_ulpdu(pdu(vsi(1), vsi(2)), 1.0)
+    br.work(1.0, 1)
+    assert br.drop_replies() == 1
+    br.work(1.0)
+    assert [t.vsiid for w in drain(br, 1.0) for t in sent_tlvs(w)] == [vsi(2).vsiid]
+
+
+def test_wire_is_the_cached_reply_that_restore_takes_back() -> None:
+    br = bridge()
+    a = vsi(1)
+    br.receive_ulpdu(pdu(a), 1.0)
+    wire = br.wire(a.key(MGR))
+    assert wire is not None and wire[2] == 0x40  # status octet of the reply
+    assert br.wire(vsi(9).key(MGR)) is None
+    other = bridge()
+    from qbg.vdp.tlv import VsiTlv
+
+    other.restore(MGR, VsiTlv.decode(wire), 2.0)
+    assert other.vsi(a.key(MGR)) == br.vsi(a.key(MGR))
+
+
+def _request(seq: int, first: int, n: int) -> bytes:
+    body = Vdpdu.build(MGRID, [port_vsi(i) for i in range(first, first + n)]).encode()
+    ecpdu = Ecpdu(op=EcpOp.REQUEST, subtype=EcpSubtype.VDP, seq=seq, payload=body)
+    return EthernetFrame(
+        dst=NEAREST_CUSTOMER_BRIDGE, src=STATION_MAC, ethertype=0x8940, payload=ecpdu.encode()
+    ).encode()
+
+
+def _ecp(frame: bytes) -> Ecpdu:
+    return Ecpdu.decode(EthernetFrame.decode(frame).payload)
+
+
+def test_bridge_port_acks_a_pdu_arriving_between_work_steps() -> None:
+    """While the bridge works through one 42-VSI PDU, the next request ECPDU is acked at once;
+    the first PDU's 42 replies still leave together, in one ECPDU, after its last step."""
+    clock, _link, _station, br = pair()
+    clock.run_until(3.0)  # negotiated
+    t = clock.now
+    out = br.receive(_request(0x100, 1, 42), t)
+    assert [(_ecp(f).op, _ecp(f).seq) for f in out.frames] == [(EcpOp.ACK, 0x100)]
+    assert br.next_deadline() == t
+    assert br.timer(t).frames == ()  # decode: a step of its own
+    assert br.vdp.has_work() and br.next_deadline() == t
+    assert br.timer(t).frames == ()  # the first WORK_STEP requests
+    out = br.receive(_request(0x101, 43, 42), t)  # arrives meanwhile: acked now
+    assert [(_ecp(f).op, _ecp(f).seq) for f in out.frames] == [(EcpOp.ACK, 0x101)]
+    replies: list[Ecpdu] = []
+    steps = 0
+    while not replies:
+        replies = [_ecp(f) for f in br.timer(t).frames if _ecp(f).op == EcpOp.REQUEST]
+        steps += 1
+    assert steps == -(-(42 - br.WORK_STEP) // br.WORK_STEP)  # the remaining steps
+    [reply] = replies
+    vdpdu = Vdpdu.decode(reply.payload)
+    assert len(vdpdu.vsis) == 42 and all(v.status == 0x40 for v in vdpdu.vsis)
+    assert len(br.vdp) == 42 and br._inbox  # the second PDU comes next
