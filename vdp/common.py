@@ -1,5 +1,6 @@
 """Helpers shared by the VDP station and bridge: timer parameters, the filter comparison of
-vdp.md §7.4 and the station's pace-learning window (vdp.md §2 last paragraph)."""
+vdp.md §7.4, the station's pace-learning window (vdp.md §2 last paragraph) and its learned
+VDPDU size."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Protocol
 
 from .filters import FilterEntry
 
-__all__ = ["PaceWindow", "TimerParams", "filters_match"]
+__all__ = ["BatchCap", "PaceWindow", "TimerParams", "filters_match"]
 
 
 class TimerParams(Protocol):
@@ -51,13 +52,20 @@ class PaceWindow:
     and drops to it at once when the estimate falls below.  lldpad at RTE 14 (≈ 6 answers/s,
     response wait 17.4 s) settles near 53; a qbg bridge answering a batch at once reaches
     ``limit`` after a few round trips.
+
+    Requests the peer lost (``qbg.vdp.station``'s loss recovery) shrink it like TCP's window:
+    :meth:`cut` halves it (losses seen from later answers), :meth:`collapse` drops it to one
+    VDPDU's worth (the peer fell silent); above the halved value (``ssthresh``) it then grows
+    by one per window's worth of answers only.  A peer that loses nothing never meets either.
     """
 
-    __slots__ = ("answers", "busy_since", "cwnd", "limit", "outstanding")
+    __slots__ = ("acc", "answers", "busy_since", "cwnd", "limit", "outstanding", "ssthresh")
 
     def __init__(self, limit: int, initial: int) -> None:
         self.limit = limit
         self.cwnd = max(1, min(initial, limit))
+        self.ssthresh = limit
+        self.acc = 0
         self.outstanding = 0
         self.busy_since = 0
         self.answers = 0
@@ -74,8 +82,62 @@ class PaceWindow:
         self.answers += 1
         elapsed = t - self.busy_since
         est = self.limit if elapsed <= 0 else self.answers * resp_wait_us // (2 * elapsed)
-        self.cwnd = max(1, min(self.cwnd + 1, est, self.limit))
+        grown = self.cwnd
+        if grown < self.ssthresh:
+            grown += 1
+        else:
+            self.acc += 1
+            if self.acc >= grown:
+                grown, self.acc = grown + 1, 0
+        self.cwnd = max(1, min(grown, est, self.limit))
+
+    def cut(self) -> None:
+        """Requests were lost although the peer kept answering: halve."""
+        self.ssthresh = self.cwnd = max(1, self.cwnd // 2)
+        self.acc = 0
+
+    def collapse(self, floor: int) -> None:
+        """The peer went silent with requests outstanding: restart from ``floor``."""
+        self.ssthresh = max(1, self.cwnd // 2)
+        self.cwnd = max(1, min(floor, self.ssthresh))
+        self.acc = 0
 
     @property
     def room(self) -> int:
         return self.cwnd - self.outstanding
+
+
+class BatchCap:
+    """How many VSI TLVs one VDPDU may carry, learned from the bridge's answers [PROJECT].
+
+    Unlimited (the MTU decides) until the station finds a VDPDU the bridge is done with but has
+    not answered in full (see ``qbg.vdp.station``).  A VDPDU lost whole halves the cap (:meth:`
+    cut`, once per loss event) — the bridge lost it while busy, and lldpad is busy (deaf,
+    single-threaded) for as long as it takes to work through a VDPDU, up to 1 ms per TLV on a
+    loaded host — and every VDPDU answered in full raises it by one again (additive increase).
+    A partly answered VDPDU shows what the bridge takes per VDPDU: the cap drops to that and
+    never grows past it again (``ceiling``) until :meth:`reset` (a new peer, after link up).
+    """
+
+    UNLIMITED = 1 << 16
+
+    __slots__ = ("cap", "ceiling")
+
+    def __init__(self) -> None:
+        self.cap = self.ceiling = self.UNLIMITED
+
+    def reset(self) -> None:
+        self.cap = self.ceiling = self.UNLIMITED
+
+    def full(self) -> None:
+        """A VDPDU answered in full."""
+        self.cap = min(self.ceiling, self.cap + 1)
+
+    def partial(self, answered: int) -> None:
+        """A VDPDU of which the bridge answered only ``answered`` TLVs (≥ 1)."""
+        self.ceiling = max(1, min(self.ceiling, answered))
+        self.cap = min(self.cap, self.ceiling)
+
+    def cut(self, sent: int) -> None:
+        """A VDPDU of ``sent`` TLVs lost whole."""
+        self.cap = max(1, min(self.cap, sent) // 2)

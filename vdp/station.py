@@ -24,6 +24,23 @@ window bounds the VSIs handed off and unanswered; it learns the peer's pace from
 (:class:`~qbg.vdp.common.PaceWindow`) so that no request waits at a slow peer (lldpad answers
 one VSI per ack timer) beyond its response wait.
 
+Loss recovery [PROJECT]: a bridge works through VDPDUs in order and answers in order (lldpad and
+qbg's bridge both do), so answers to a VDPDU handed off later than one whose requests are still
+unanswered mean those requests were lost — lldpad loses a whole VDPDU after acking it when the
+next one reaches its single input buffer too soon (interop-lldpad.md Q-E4), a bridge may answer
+only part of a VDPDU, or give up sending an answer.  Such requests are sent again at once
+(:data:`EARLY_RESENDS` times at most per exchange, then only the response wait is left), and so
+are the unanswered ones of VDPDUs handed off ``probe_us`` ago when the bridge, once it has
+answered anything, answers nothing for that long while requests are outstanding (the last
+VDPDU of a burst has no later one to reveal its loss; a bridge that has never answered is left
+to the response wait, as lldpad's station does).  Answers to re-sent requests reveal nothing
+(which copy do they answer?).  The VDPDU size adapts like a congestion window
+(:class:`~qbg.vdp.common.BatchCap`): a VDPDU answered in full lets the next ones grow by one
+TLV, a partly answered one caps them at what was answered, a VDPDU lost whole halves them; the
+window halves too (:meth:`~qbg.vdp.common.PaceWindow.cut`, once per loss event) and restarts
+from one VDPDU after a silence.  Towards a bridge that loses nothing none of this changes a
+single frame.
+
 Wire shape of what this machine sends (vdp.md §4.1)::
 
     [0a 10 <mgrid:16>] [tt ll <status> <type id:3> <ver> <fmt> <vsiid:16> <ff> <N:2> <entries>]
@@ -42,7 +59,7 @@ from dataclasses import dataclass
 from ..evb import timers
 from ..lldp.errors import DecodeError, LocalError
 from ..lldp.events import Event, FrameDropped, Output
-from .common import PaceWindow, TimerParams, filters_match
+from .common import BatchCap, PaceWindow, TimerParams, filters_match
 from .events import (
     DeassocReason,
     VsiAssociated,
@@ -86,6 +103,13 @@ _HINTS = STATUS_MIGRATING | STATUS_SUSPENDED
 _MGR_LEN = 18  # Manager ID TLV
 _END = b"\x00\x00"
 
+EARLY_RESENDS = 3
+"""How often one exchange's request is sent again before its response wait ends (loss recovery,
+module docstring) [PROJECT]."""
+PROBE_ACK_TIMERS = 64
+"""Silence (no answer while requests are outstanding) that counts as a loss: this many ECP ack
+timers (164 ms at RTE 8), at most half the response wait [PROJECT]."""
+
 
 # --- statistics --------------------------------------------------------------------------------
 
@@ -106,13 +130,18 @@ class StationStats:
     timeouts: int = 0
     mismatches: int = 0
     tx_refused: int = 0
+    resends: int = 0  # requests sent again before their response wait ended (losses inferred)
+    probes: int = 0  # of which after the bridge fell silent
+    lost_pdus: int = 0  # VDPDUs none of whose requests the bridge answered
+    partial_pdus: int = 0  # VDPDUs the bridge answered only in part
 
 
 class _Vsi:
     """One VSI's state; kept small because a port may hold tens of thousands."""
 
     __slots__ = (
-        "busy", "conf_mode", "key", "org", "queued", "sent", "state", "tlv", "token", "wire"
+        "busy", "bypass", "conf_mode", "key", "org", "queued", "rec", "resends", "sent", "state",
+        "tlv", "token", "wire",
     )  # fmt: skip
 
     def __init__(self, key: VsiKey, tlv: VsiTlv, org: bytes = b"") -> None:
@@ -126,6 +155,26 @@ class _Vsi:
         self.queued = False  # waiting in the send FIFO
         self.sent = False  # handed to ECP, answer outstanding (counts against the window)
         self.token = 0  # identifies the live heap entry; 0 = no timer
+        self.rec: _Pdu | None = None  # the VDPDU of the outstanding hand-off
+        self.resends = 0  # early re-sends in the current exchange
+        self.bypass = False  # queued as a fast re-send: not held back by the window
+
+
+class _Pdu:
+    """One VDPDU handed to ECP: which VSIs (with the timer token of that hand-off) it carried
+    and how many of them the bridge answered (loss recovery, module docstring)."""
+
+    __slots__ = ("answered", "members", "no", "t")
+
+    def __init__(self, no: int, t: int) -> None:
+        self.no = no
+        self.t = t  # hand-off time (µs)
+        self.members: list[tuple[_Vsi, int]] = []
+        self.answered = 0
+
+    def missing(self) -> list[_Vsi]:
+        """Members still waiting for the answer to this very hand-off."""
+        return [v for v, tok in self.members if v.token == tok and v.sent and v.rec is self]
 
 
 class VdpStation:
@@ -134,7 +183,7 @@ class VdpStation:
     ``r``/``rte``/``rwd``/``rka``/``group_ids`` are the operational EVB values
     (:meth:`set_timers` applies new ones from the next timer start).  ``window`` caps the
     unanswered requests (default 256, plenty for a qbg bridge), ``initial_window`` is where
-    pace learning starts (``learn_pace=False`` keeps the window at ``window``).
+    pace learning starts (``learn_pace=False`` starts it at ``window``).
     ``per_command_hints`` lets later commands change the M/S hints (lldpad fixes them at
     creation, vdp.md §10.2).  ``enabled`` is false until the port's EVB/VDP is up.
     """
@@ -163,6 +212,12 @@ class VdpStation:
         self.enabled = enabled
         self.stats = StationStats()
         self._win = PaceWindow(window, initial_window if learn_pace else window)
+        self._cap = BatchCap()
+        self._pdus: deque[_Pdu] = deque()  # handed-off VDPDUs not yet judged, oldest first
+        self._pdu_no = 0
+        self._last_answer = 0  # µs: last answer, or the start of the current busy period
+        self._answering = False  # the bridge has answered something since link up
+        self._cut_mark = 0  # losses of VDPDUs up to this number belong to the last loss event
         self._vsis: dict[VsiKey, _Vsi] = {}
         self._queues: OrderedDict[bytes, deque[_Vsi]] = OrderedDict()
         self._heap: list[tuple[int, int, _Vsi]] = []
@@ -182,6 +237,7 @@ class VdpStation:
         self.resp_wait_us = timers.response_wait_us(r, rte, rwd)
         self.keepalive_us = timers.keepalive_us(rka)
         self.group_ids = group_ids
+        self.probe_us = min(PROBE_ACK_TIMERS * timers.ack_timeout_us(rte), self.resp_wait_us // 2)
 
     def apply(self, negotiated: TimerParams) -> None:
         """:meth:`set_timers` from a ``Negotiated`` value."""
@@ -226,13 +282,30 @@ class VdpStation:
         return self._win.cwnd
 
     @property
+    def batch(self) -> int:
+        """The current most VSI TLVs per VDPDU (learned, see :class:`BatchCap`)."""
+        return self._cap.cap
+
+    @property
     def outstanding(self) -> int:
         """VSI requests handed to ECP and not yet answered or timed out."""
         return self._win.outstanding
 
     def has_pending(self) -> bool:
-        """Whether :meth:`pull` would return a VDPDU now (something queued and room)."""
-        return self._win.room > 0 and any(self._queues.values())
+        """Whether :meth:`pull` would return a VDPDU now (something queued and room, or a
+        re-send: those are not held back by the window)."""
+        if self._win.room > 0:
+            return any(self._queues.values())
+        return self._resend_head() is not None
+
+    def _resend_head(self) -> bytes | None:
+        """A Manager ID whose next queued VSI is a re-send (stale FIFO entries dropped)."""
+        for mgrid, q in self._queues.items():
+            while q and not q[0].queued:
+                q.popleft()
+            if q and q[0].bypass:
+                return mgrid
+        return None
 
     # --- client commands (vdp.md §10.2) --------------------------------------------------------
 
@@ -295,8 +368,13 @@ class VdpStation:
     def link_up(self, now: float, *, idle: bool = True) -> Output:
         """Re-send every idle VSI's current request after link up (S17, qbg behaviour); VSIs
         waiting for an answer keep their timers (their request is re-queued if ECP lost it).
-        ``idle=False`` re-queues only the unanswered ones (the peer came back later)."""
+        ``idle=False`` re-queues only the unanswered ones (the peer came back later).  Loss
+        recovery starts afresh (after a real link up the peer may be another bridge)."""
         self._now = timers.to_us(now)
+        self._pdus.clear()
+        if idle:
+            self._cap.reset()
+            self._answering = False
         for vsi in list(self._vsis.values()):
             if vsi.state is State.WAIT_SYSCMD_2 and idle:
                 self._disarm(vsi)
@@ -353,6 +431,8 @@ class VdpStation:
             self.stats.unexpected += 1  # a late or duplicated answer nobody waits for
             return
         self.stats.responses += 1
+        if not unsolicited:
+            self._answered(vsi)
         outcome = self._classify(vsi, tlv, unsolicited)
         self._close(vsi, answered=True)
         self._run(vsi, Input.RESP, outcome)
@@ -437,6 +517,9 @@ class VdpStation:
                 self._close(vsi, answered=False)
                 self._reason, self._code = DeassocReason.TIMEOUT, 0
                 self._run(vsi, Input.RESP_WAIT_EXPIRED)
+        probe = self._probe_at()
+        if probe is not None and t >= probe:
+            self._probe()
         return self._flush()
 
     def next_deadline(self) -> float | None:
@@ -445,7 +528,11 @@ class VdpStation:
         heap = self._heap
         while heap and heap[0][1] != heap[0][2].token:
             heapq.heappop(heap)
-        return timers.to_seconds(heap[0][0]) if heap else None
+        d = heap[0][0] if heap else None
+        probe = self._probe_at()
+        if probe is not None and (d is None or probe < d):
+            d = probe
+        return None if d is None else timers.to_seconds(d)
 
     def _arm(self, vsi: _Vsi, deadline: int) -> None:
         """(Re)start the VSI's one timer; older heap entries of this VSI become stale.
@@ -477,13 +564,17 @@ class VdpStation:
         t = self._now if now is None else timers.to_us(now)
         self._now = t
         room = self._win.room  # window: unanswered requests allowed (vdp.md §2 last paragraph)
+        only: bytes | None = None
         if room <= 0:
-            return None
-        if self.lldpad_compatible_pacing:
-            room = 1
+            # Fast re-sends replace requests the bridge lost: the window does not hold them
+            # back (TCP sends a fast retransmission whatever its window).
+            only = self._resend_head()
+            if only is None:
+                return None
+        cap = 1 if self.lldpad_compatible_pacing else self._cap.cap
         # One Manager ID per VDPDU: a second Manager ID TLV makes lldpad drop the whole PDU
         # (vdp.md §2, Q-B1), so each Manager ID has its own FIFO and they take turns.
-        for mgrid in list(self._queues):
+        for mgrid in [only] if only is not None else list(self._queues):
             q = self._queues[mgrid]
             while q and not q[0].queued:  # entries of ended or re-queued VSIs are stale
                 q.popleft()
@@ -492,22 +583,32 @@ class VdpStation:
                 continue
             parts = [self._mgr(mgrid)]
             size = _MGR_LEN + len(_END)
-            while q and room:
+            rec = _Pdu(self._pdu_no + 1, t)
+            too_big = False
+            while q and cap:
                 vsi = q[0]
                 if not vsi.queued:
                     q.popleft()
                     continue
+                if room <= 0 and not vsi.bypass:
+                    break
                 wire = vsi.wire  # keep-alives repeat the same octets: encode once
                 if wire is None:
                     wire = vsi.wire = vsi.tlv.encode() + vsi.org
                 if size + len(wire) > max_len:
+                    too_big = len(parts) == 1
                     break
                 q.popleft()
                 parts.append(wire)
                 size += len(wire)
                 room -= 1
-                self._handed(vsi, t)
-            if len(parts) == 1:  # the first TLV alone does not fit: ECP cannot carry it
+                cap -= 1
+                self._handed(vsi, t, rec)
+            if len(parts) == 1 and not too_big:  # only stale entries or nothing sendable
+                if not q:
+                    del self._queues[mgrid]
+                continue
+            if too_big:  # the first TLV alone does not fit: ECP cannot carry it
                 vsi = q.popleft()
                 vsi.queued = False
                 self.stats.tx_refused += 1
@@ -518,6 +619,8 @@ class VdpStation:
             self._queues.move_to_end(mgrid)  # round-robin between Manager IDs
             if not q:
                 del self._queues[mgrid]
+            self._pdu_no = rec.no
+            self._pdus.append(rec)
             self.stats.vdpdus += 1
             parts.append(_END)  # always: lldpad's parser needs the trailing zero word (Q-B1)
             return b"".join(parts)
@@ -530,25 +633,107 @@ class VdpStation:
             wire = self._mgr_wire[mgrid] = ManagerIdTlv(mgrid=mgrid).encode()
         return wire
 
-    def _handed(self, vsi: _Vsi, t: int) -> None:
-        """``vsi``'s TLV went into a VDPDU for ECP: start its response wait (vdp.md §9)."""
-        vsi.queued = False
+    def _handed(self, vsi: _Vsi, t: int, rec: _Pdu) -> None:
+        """``vsi``'s TLV went into VDPDU ``rec`` for ECP: start its response wait (vdp.md §9)."""
+        vsi.queued = vsi.bypass = False
+        if self._win.outstanding == 0:  # a busy period starts
+            self._last_answer = t
         vsi.sent = True
         self._win.sent(t)
-        if vsi.state is State.TXMIT_KAWAIT:
+        if vsi.resends:  # counted in stats.resends
+            pass
+        elif vsi.state is State.TXMIT_KAWAIT:
             self.stats.keepalives += 1
         else:
             self.stats.requests += 1
         self._arm(vsi, t + self.resp_wait_us)
+        vsi.rec = rec
+        rec.members.append((vsi, vsi.token))
 
-    def _enqueue(self, vsi: _Vsi) -> None:
-        """Put ``vsi`` in its Manager ID's send FIFO (STATION_PROC / TXMIT_KA entry action)."""
+    def _enqueue(self, vsi: _Vsi, *, first: bool = False) -> None:
+        """Put ``vsi`` in its Manager ID's send FIFO (STATION_PROC / TXMIT_KA entry action: a
+        new exchange); ``first``: at the head, as a re-send of the current exchange."""
         vsi.queued = True
         mgrid = vsi.key.mgrid
         q = self._queues.get(mgrid)
         if q is None:
             q = self._queues[mgrid] = deque()
-        q.append(vsi)
+        if first:
+            q.appendleft(vsi)
+        else:
+            vsi.resends = 0
+            q.append(vsi)
+
+    # --- loss recovery (module docstring) -------------------------------------------------------
+
+    def _answered(self, vsi: _Vsi) -> None:
+        """An answer to ``vsi``'s outstanding request: judge the VDPDUs handed off before its
+        own, which an in-order bridge has finished with."""
+        self._last_answer, self._answering = self._now, True
+        rec = vsi.rec
+        if rec is None or vsi.resends or not vsi.sent:
+            return  # an answer to a re-sent request tells nothing about order (Karn)
+        rec.answered += 1
+        lost: list[_Vsi] = []
+        pdus = self._pdus
+        while pdus and pdus[0].no < rec.no:
+            lost += self._judge(pdus.popleft())
+        self._resend(lost, fast=True)
+
+    def _judge(self, rec: _Pdu) -> list[_Vsi]:
+        """A VDPDU the bridge is done with: learn from how much of it was answered; return the
+        requests it lost.  Losses of VDPDUs handed off before the last cut are one loss event
+        with it (TCP: one reduction per window)."""
+        missing = rec.missing()
+        n = len(rec.members)
+        if not missing:
+            self._cap.full()
+        elif len(missing) < n:
+            self.stats.partial_pdus += 1
+            self._cap.partial(n - len(missing))
+        else:
+            self.stats.lost_pdus += 1
+            if rec.no > self._cut_mark:
+                self._cut_mark = self._pdu_no
+                self._cap.cut(n)
+                self._win.cut()
+        return missing
+
+    def _resend(self, lost: list[_Vsi], *, fast: bool) -> None:
+        """Send ``lost`` again, ahead of everything queued, each at most EARLY_RESENDS times per
+        exchange (then its response wait decides).  ``fast`` (losses seen from later answers):
+        at once, whatever the window; otherwise as the window allows."""
+        for vsi in reversed(lost):
+            if vsi.resends >= EARLY_RESENDS or vsi.queued:
+                continue
+            self._close(vsi, answered=False)
+            vsi.resends += 1
+            self.stats.resends += 1
+            self._enqueue(vsi, first=True)
+            vsi.bypass = fast
+
+    def _probe_at(self) -> int | None:
+        """When silence of the bridge counts as a loss: only while requests are outstanding
+        and once the bridge has answered anything since link up (a bridge that never answers is
+        left to the response wait: lldpad sends nothing more either, vdp.md §10.1)."""
+        if not self._answering or self._win.outstanding <= 0 or not self._pdus:
+            return None
+        return self._last_answer + self.probe_us
+
+    def _probe(self) -> None:
+        """The bridge, after answering some, answered nothing for ``probe_us``: every VDPDU
+        handed off at least that long ago and not answered in full lost the rest (an in-order
+        bridge that were merely slow would be answering the oldest).  The window restarts from
+        one VDPDU's worth and paces the re-sends (TCP after a retransmission timeout)."""
+        self._last_answer = t = self._now
+        pdus = self._pdus
+        lost: list[_Vsi] = []
+        while pdus and pdus[0].t + self.probe_us <= t:
+            lost += self._judge(pdus.popleft())
+        if lost:
+            self.stats.probes += len(lost)
+            self._win.collapse(self._cap.cap)
+            self._resend(lost, fast=False)
 
     def _close(self, vsi: _Vsi, *, answered: bool) -> None:
         """The VSI's exchange is over (answered, timed out, ended): free its window slot."""

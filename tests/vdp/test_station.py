@@ -16,8 +16,10 @@ import pytest
 from qbg.lldp.errors import LocalError
 from qbg.lldp.events import Event, Output
 from qbg.pcapfile import read_pcap
+from qbg.vdp.common import BatchCap, PaceWindow
 from qbg.vdp.frames import EcpFrame, decode_frame
 from qbg.vdp.station import (
+    EARLY_RESENDS,
     DeassocReason,
     State,
     VdpStation,
@@ -586,6 +588,134 @@ def test_s23_window_opens_for_a_fast_peer() -> None:
             )
         rounds += 1
     assert st.window == 256 and rounds <= 8
+
+
+# --- loss recovery (issue #7: lldpad loses whole VDPDUs, answers in order) ----------------------
+
+
+def _pulled(st: VdpStation, t: float, n: int) -> list[list[VsiTlv]]:
+    return [sent_tlvs(st.pull(1493, t)) for _ in range(n)]
+
+
+def _answer(st: VdpStation, tlvs: list[VsiTlv], t: float) -> Output:
+    return st.receive_ulpdu(pdu(*[dataclasses.replace(x, status=0x40) for x in tlvs]), t)
+
+
+def test_loss_recovery_resends_a_vdpdu_the_bridge_skipped() -> None:
+    """Answers to VDPDU 2 while VDPDU 1 is unanswered: an in-order bridge lost VDPDU 1 (lldpad
+    after the next one overwrote its buffer, Q-E4).  Its VSIs go again at once, ahead of the
+    queue and past a full window; the batch size halves, so does the window."""
+    st = station(window=8, learn_pace=False)
+    for i in range(1, 11):
+        st.command(MGR, vsi(i), 0.0)
+    st._cap.cap = 4  # VDPDUs of 4
+    one, two = _pulled(st, 0.0, 2)
+    assert [t.vsiid[-1] for t in one] == [1, 2, 3, 4] and st.outstanding == 8
+    assert st.pull(1493, 0.0) is None  # window full
+    out = _answer(st, two, 0.01)
+    assert len(events(out, VsiAssociated)) == 4
+    assert st.stats.resends == 4 and st.stats.lost_pdus == 1
+    assert st.batch == 2 and st.window == 4 + 1  # halved, then +1 per window of answers
+    again = sent_tlvs(st.pull(1493, 0.01))  # re-sends: not held back by the window
+    assert [t.vsiid[-1] for t in again] == [1, 2]
+    assert [t.vsiid[-1] for t in sent_tlvs(st.pull(1493, 0.01))] == [3, 4]
+    assert [t.vsiid[-1] for t in sent_tlvs(st.pull(1493, 0.01))] == [9]  # window 5, 4 out
+    assert st.pull(1493, 0.01) is None  # fresh requests wait for room again
+    assert st.stats.requests == 9 and st.stats.timeouts == 0
+    # The answers to re-sent requests say nothing about order (Karn): no new judgement.
+    _answer(st, again, 0.02)
+    assert st.stats.resends == 4 and st.state(key(vsi(1))) is State.WAIT_SYSCMD_2
+
+
+def test_loss_recovery_partly_answered_vdpdu_caps_the_batch() -> None:
+    """A bridge that answered 1 of a VDPDU's 3 VSIs before answering the next VDPDU takes
+    one per VDPDU: the batch size is capped at 1 for good, the other two go again."""
+    st = station(learn_pace=False)
+    for i in range(1, 7):
+        st.command(MGR, vsi(i), 0.0)
+    st._cap.cap = 3
+    one, two = _pulled(st, 0.0, 2)
+    _answer(st, one[:1], 0.01)
+    _answer(st, two[:1], 0.02)
+    assert st.stats.partial_pdus == 1 and st.stats.resends == 2 and st.batch == 1
+    assert [len(w) for w in _pulled(st, 0.02, 2)] == [1, 1]
+    for _ in range(5):  # full answers raise the cap, never past what the bridge takes
+        st._cap.full()
+    assert st.batch == 1
+
+
+def test_loss_recovery_gives_up_after_early_resends() -> None:
+    """Each exchange is re-sent EARLY_RESENDS times at most; then its response wait decides."""
+    st = station(learn_pace=False)
+    st.command(MGR, vsi(1), 0.0)
+    sent = 0
+    for k in range(6):
+        if st.pull(1493, k) is not None:
+            sent += 1
+        st.command(MGR, vsi(10 + k), k)  # a later request the bridge answers
+        later = sent_tlvs(st.pull(1493, k))
+        _answer(st, later, k + 0.5)
+    assert sent == 1 + EARLY_RESENDS and st.stats.resends == EARLY_RESENDS
+    assert st.state(key(vsi(1))) is State.STATION_PROCWAIT
+    out = st.timer(EARLY_RESENDS + RESP_WAIT)
+    assert events(out, VsiDeassociated)[0].reason is DeassocReason.TIMEOUT  # type: ignore[attr-defined]
+
+
+def test_probe_after_silence_of_an_answering_bridge() -> None:
+    """The last VDPDU of a burst has no later one to reveal its loss: once the bridge has
+    answered, silence for probe_us (64 ack timers, at most half the response wait) with
+    requests outstanding re-sends what was handed off that long ago."""
+    st = station(learn_pace=False)  # RTE 14: probe = min(64 × 163.84 ms, RESP_WAIT / 2)
+    assert st.probe_us == round(RESP_WAIT * 1e6) // 2
+    for i in (1, 2):
+        st.command(MGR, vsi(i), 0.0)
+    st._cap.cap = 1
+    one, two = _pulled(st, 0.0, 2)
+    _answer(st, one, 0.2)
+    probe = 0.2 + st.probe_us / 1e6
+    assert st.next_deadline() == pytest.approx(probe)
+    assert st.timer(probe - 1e-6) == Output() and st.stats.probes == 0
+    st.timer(probe)
+    assert st.stats.probes == 1 and st.stats.resends == 1
+    assert sent_tlvs(st.pull(1493, probe)) == two
+
+
+def test_no_probe_towards_a_bridge_that_never_answered() -> None:
+    """A single request to a silent bridge: nothing but ECP's copies, then the response wait
+    (lldpad's behaviour, corpus std-ecp22-retransmit-bridge-frozen; S10)."""
+    st = station()
+    st.command(MGR, vsi(1), 0.0)
+    st.pull(1493, 0.0)
+    assert st.next_deadline() == pytest.approx(RESP_WAIT, abs=1e-6)
+    assert st.stats.resends == 0
+
+
+def test_batch_cap_and_window_arithmetic() -> None:
+    cap = BatchCap()
+    assert cap.cap == BatchCap.UNLIMITED
+    cap.cut(42)
+    assert cap.cap == 21
+    cap.full()
+    assert cap.cap == 22
+    cap.partial(5)
+    assert (cap.cap, cap.ceiling) == (5, 5)
+    cap.cut(1)
+    assert cap.cap == 1
+    cap.reset()
+    assert cap.cap == cap.ceiling == BatchCap.UNLIMITED
+    win = PaceWindow(256, 64)
+    win.cut()
+    assert (win.cwnd, win.ssthresh) == (32, 32)
+    for _ in range(32):  # above ssthresh: +1 per window's worth of answers
+        win.sent(0)
+        win.closed(1, 10**9, True)
+    assert win.cwnd == 33
+    win.collapse(4)
+    assert (win.cwnd, win.ssthresh) == (4, 16)
+    for _ in range(3):  # below ssthresh: +1 per answer
+        win.sent(0)
+        win.closed(1, 10**9, True)
+    assert win.cwnd == 7
 
 
 def test_tx_refused_when_one_tlv_cannot_fit() -> None:
