@@ -52,6 +52,10 @@ RESEND_PROBE_S = 0.1
 """After link up, how soon unanswered requests are tried again when ECP gave up on them before
 the bridge was heard (its end of the link may come up later than ours) [PROJECT]."""
 
+SETTLE_S = 0.02
+"""How long after one of our LLDPDUs the bridge's VDP is taken to have the EVB values (lldpad's
+EVB module notifies VDP while it processes the LLDPDU) [PROJECT]."""
+
 __all__ = ["BridgePort", "DraftBridgePort", "DraftStationPort", "PortOptions", "StationPort"]
 
 _LLDP = int(EtherType.LLDP)
@@ -344,24 +348,58 @@ class StationPort(_Port):
         super().__init__(name, mac, evb, options, initial_seq, rng)
         self._up_at = 0.0
         self._heard = False  # the bridge has heard us at least once (kept across link flaps)
+        self._peer_mark: tuple[int, int, float] | None = None  # LLDP in/out counts, time
+        self._informed_at: float | None = None  # from then on the bridge's VDP has EVB values
         self._lost_since_up = False  # ECP gave up on something since the last link up
         self._resend_due = False
         self._resend_at: float | None = None  # probe again for a bridge not yet back
 
     def _ready(self) -> bool:
         """May VDP requests go out?  Once the bridge has heard us (its EVB TLV echoes our
-        station status: its ECP and VDP run then; lldpad starts them only after its first EVB
-        exchange, evb-tlv.md §2.7), at once again after a link flap on a port that had
-        negotiated (so short flaps do not outlast the bridge's keep-alive supervision), or
-        when ``vdp_hold`` has passed (lldpad's behaviour: proceed with local values)."""
+        station status) *and* its VDP has the EVB values (:meth:`_track_lldp`), at once again
+        after a link flap on a port that had negotiated (so short flaps do not outlast the
+        bridge's keep-alive supervision), or when ``vdp_hold`` has passed (lldpad's behaviour:
+        proceed with local values)."""
         if not self.up:
             return False
         if self._heard:
             return True
-        if self._heard_by_peer():
+        self._track_lldp()
+        if self._heard_by_peer() and self._peer_informed():
             self._heard = True
             return True
         return self._now + _EPS >= self._up_at + self.options.vdp_hold
+
+    def _peer_informed(self) -> bool:
+        if self.options.lldp_external:
+            return True  # the frames are lldpd's: the echo is all we know
+        return self._informed_at is not None and self._now + _EPS >= self._informed_at
+
+    def _track_lldp(self) -> None:
+        """Learn when the bridge's VDP has the negotiated EVB values [PROJECT].
+
+        lldpad starts ECP and VDP right after building its first LLDPDU (about 6 ms later) and
+        hands VDP the EVB values only at the next changed EVB TLV it receives or the next LLDPDU
+        it builds (evb-tlv.md §2.7); until then its VDP runs with zero exponents: keep-alive
+        supervision 30 µs, so every VSI it answers is de-associated at once (seen in ``qbg
+        bench assoc`` when our first LLDPDU reached lldpad before its VDP existed).  The first
+        bridge LLDPDU we hear may be that first one, so VDP waits for one more exchange after
+        it: a second bridge LLDPDU, or one of ours sent at least ``SETTLE_S`` after it (ours
+        then changed anyway: it echoes the bridge's TLV), plus ``SETTLE_S``."""
+        if self.evb.peer is None or self._informed_at is not None:
+            return
+        stats = self.evb.agent.stats
+        if self._peer_mark is None:
+            self._peer_mark = (stats.frames_in, stats.frames_out, self._now)
+            return
+        frames_in, frames_out, t = self._peer_mark
+        if stats.frames_in > frames_in:
+            self._informed_at = self._now
+        elif stats.frames_out > frames_out:
+            if self._now + _EPS >= t + SETTLE_S:
+                self._informed_at = self._now + SETTLE_S
+            else:  # too close to the bridge's LLDPDU (its VDP may not exist yet): next one
+                self._peer_mark = (frames_in, stats.frames_out, t)
 
     def _heard_by_peer(self) -> bool:
         peer, sent = self.evb.peer, self.evb.sent
@@ -377,7 +415,16 @@ class StationPort(_Port):
         self._up_at = now
         self._lost_since_up = False
         self._resend_at = None
-        return super().link_up(now, initial_seq) + self._process(self.vdp.link_up(now), now)
+        self._peer_mark = self._informed_at = None
+        out = super().link_up(now, initial_seq) + self._process(self.vdp.link_up(now), now)
+        self._track_lldp()
+        return out
+
+    def receive(self, frame: bytes, now: float) -> Output:
+        out = super().receive(frame, now)
+        if not self._heard:
+            self._track_lldp()
+        return out
 
     def _apply(self, negotiated: Negotiated) -> None:
         super()._apply(negotiated)
@@ -401,6 +448,8 @@ class StationPort(_Port):
 
     def timer(self, now: float) -> Output:
         out = super().timer(now)
+        if not self._heard:
+            self._track_lldp()
         if self._resend_due or (self._resend_at is not None and now + _EPS >= self._resend_at):
             self._resend_due, self._resend_at = False, None
             out = out + self._process(self.vdp.link_up(now, idle=False), now)
@@ -416,6 +465,9 @@ class StationPort(_Port):
             d = self._resend_at if d is None else min(d, self._resend_at)
         if self.up and not self._heard and self.vdp.has_pending():
             hold = self._up_at + self.options.vdp_hold
+            informed = self._informed_at
+            if informed is not None and self._now < informed < hold:
+                hold = informed
             if hold > self._now:
                 d = hold if d is None else min(d, hold)
         return d
