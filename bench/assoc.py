@@ -251,6 +251,20 @@ def _associated(sock: Path) -> int:
     return sum(1 for v in rows if v.get("confirmed_mode") == "assoc")
 
 
+_SETTLED = ("WAIT_SYSCMD_2", "TXMIT_KAWAIT")  # station states of an associated VSI
+
+
+def _settled(sock: Path) -> int:
+    """VSIs resting associated, from ``status``'s per-state counts: a few ms per call, where
+    ``vsi.list`` builds a row per VSI and holds the station's event loop 50-200 ms at N = 1000
+    (long enough for lldpad's bridge to give up on its answers, 1 + R ack timers)."""
+    counts: dict[str, int] = {}
+    for entry in _ctl(sock, "status").get("interfaces", []):
+        for state, k in (entry.get("vsis") or {}).items():
+            counts[state] = counts.get(state, 0) + int(k)
+    return sum(counts.get(s, 0) for s in _SETTLED)
+
+
 def _read_pcap(path: Path) -> list[tuple[float, bytes]]:
     from qbg.pcapfile import read_pcap
 
@@ -293,11 +307,9 @@ def run_pair(
                 text = _qbg_config(env, "station", "uplink", qbg_gap, n)
                 _, ssock = _start_qbg(env, hv, "station", text)
                 end = time.monotonic() + max(60.0, n * 0.05)
-                while time.monotonic() < end:
-                    confirmed = _associated(ssock)
-                    if confirmed >= n:
-                        break
+                while time.monotonic() < end and _settled(ssock) < n:
                     time.sleep(0.5)
+                confirmed = _associated(ssock)
             else:
                 ls = Lldpad(hv, "uplink", "station", "std", env.workdir / "ls", keys=dict(keys))
                 lldpads.append(ls)
