@@ -395,6 +395,13 @@ def run(
             alive = proc.poll() is None
         finally:
             sw.stop(proc)
+            keep = os.environ.get("QBG_BENCH_KEEP")  # keep the bridge's log, config, state
+            if keep:
+                import shutil
+
+                shutil.copytree(
+                    workdir, Path(keep), dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.sock")
+                )
     rss_mb = res["rss_mb"]
     res.update(
         vsis=vsis,

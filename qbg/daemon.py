@@ -136,6 +136,7 @@ class AgentDaemon:
         }
         self.metrics = QbgMetrics()
         self.store = StateStore(self.dconf.state_file, kind=self.role)
+        self.store.compact = self.JOURNAL
         self.started = time.monotonic()
         self.loop: asyncio.AbstractEventLoop | None = None
         self._stop = asyncio.Event()
@@ -147,6 +148,7 @@ class AgentDaemon:
         self._compact_handle: asyncio.TimerHandle | None = None
         self._last_change = 0.0
         self._snapshot_items = 0
+        self._child: tuple[int, int, int, int, int | None] | None = None  # snapshot writer
         # QBG_STATE_COMPACT_S: the quiet time before a journaled state is rewritten (tests)
         self.compact_idle_s = float(os.environ.get("QBG_STATE_COMPACT_S", self.COMPACT_IDLE_S))
         self.handler_errors = 0
@@ -477,6 +479,7 @@ class AgentDaemon:
         if self._compact_handle is not None:
             self._compact_handle.cancel()
             self._compact_handle = None
+        self._wait_child()  # an older snapshot must not land after this one
         self._jbuf.clear()  # the snapshot holds what they said
         try:
             self.store.save(self.state())
@@ -522,10 +525,81 @@ class AgentDaemon:
         if quiet < self.compact_idle_s and self.store.journal_entries <= limit:
             self._compact_handle = self.loop.call_later(self.compact_idle_s - quiet, self._compact)
             return
-        if self.compaction_blocked():
+        if self.compaction_blocked() or self._child is not None:
             self._compact_handle = self.loop.call_later(self.compact_idle_s, self._compact)
             return
-        self.save_now()
+        self._fork_snapshot()
+
+    # A snapshot of 100,000 VSIs takes the best part of a second to build and encode: in the
+    # event loop that would stall every port (ECP gives up after 4 ack timers).  A forked child
+    # gets a copy-on-write image of the state at this instant, writes it and exits; the loop
+    # goes on after the fork (milliseconds).  The journal is rotated just before, so the
+    # snapshot covers exactly the older generations, which go once the child succeeded.
+
+    def _fork_snapshot(self) -> None:
+        assert self.loop is not None
+        generation, before = self.store.rotate()
+        items = self.state_items()
+        try:
+            pid = os.fork()
+        except OSError as err:
+            self.store.journal_entries += before
+            log.warning("cannot fork a snapshot writer (%s): saving in the loop", err)
+            self.save_now()
+            return
+        if pid == 0:  # the child: no loop, no logging (locks of other threads), no exit hooks
+            code = 1
+            try:
+                signal.set_wakeup_fd(-1)
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    signal.signal(sig, signal.SIG_DFL)
+                self.store.write_snapshot(self.store.encode_snapshot(self.state(), generation))
+                code = 0
+            finally:
+                os._exit(code)
+        fd: int | None = None
+        try:
+            fd = os.pidfd_open(pid)
+            self.loop.add_reader(fd, self._child_done)
+        except (AttributeError, OSError):
+            fd = None
+            self.loop.call_later(0.05, self._child_done)
+        self._child = (pid, generation, before, items, fd)
+
+    def _child_done(self, *, block: bool = False) -> None:
+        child = self._child
+        if child is None:
+            return
+        pid, generation, before, items, fd = child
+        try:
+            done, status = os.waitpid(pid, 0 if block else os.WNOHANG)
+        except ChildProcessError:
+            done, status = pid, 1 << 8
+        if done == 0:
+            if fd is None and self.loop is not None:
+                self.loop.call_later(0.05, self._child_done)
+            return
+        self._child = None
+        if fd is not None:
+            if self.loop is not None:
+                self.loop.remove_reader(fd)
+            os.close(fd)
+        code = os.waitstatus_to_exitcode(status)
+        if code == 0:
+            self.store.retire(generation)
+            self._snapshot_items = items
+            return
+        self.store.journal_entries += before  # the journal still has it all
+        self.metrics.errors.inc(interface="", kind="state-save")
+        log.error("state snapshot writer exited with %d; the journal keeps everything", code)
+        if self.loop is not None and self._compact_handle is None:
+            self._compact_handle = self.loop.call_later(
+                max(1.0, self.compact_idle_s), self._compact
+            )
+
+    def _wait_child(self) -> None:
+        if self._child is not None:
+            self._child_done(block=True)
 
     def compaction_blocked(self) -> bool:
         """Whether the state cannot be snapshot right now (the bridge: kernel work in a

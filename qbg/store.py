@@ -88,6 +88,7 @@ class StateStore:
         self._jgen = 0  # generation appends go to
         self._journal: list[Any] = []  # entries found by load()
         self.journal_entries = 0  # appended since the last snapshot (or found by load)
+        self.compact = False  # snapshots without indentation (the C encoder: big states)
 
     @property
     def corrupt_path(self) -> Path:
@@ -232,7 +233,29 @@ class StateStore:
         Raises ``TypeError``/``ValueError`` for a state that is not JSON (the file is untouched)
         and ``OSError`` for I/O failures (the old file is untouched).
         """
-        generation = self._jgen + 1  # appends from now on are not in this snapshot
+        data = self.encode_snapshot(state, self._jgen + 1)
+        generation, before = self.rotate()
+        try:
+            self.write_snapshot(data)
+        except BaseException:
+            self.journal_entries += before  # still in the older journal files
+            raise
+        self.retire(generation)
+
+    # The three steps of :meth:`save`, for a caller that writes the snapshot elsewhere (the
+    # bridge agent writes big states from a forked child): rotate, encode + write, retire.
+
+    def rotate(self) -> tuple[int, int]:
+        """Appends from now on go to a new journal generation, which a snapshot taken now must
+        name; returns (that generation, entries appended before)."""
+        before = self.journal_entries
+        self._close_journal()
+        self._jgen += 1
+        self.journal_entries = 0
+        return self._jgen, before
+
+    def encode_snapshot(self, state: Mapping[str, Any], generation: int) -> bytes:
+        """The file's octets for ``state`` (``TypeError``/``ValueError`` if it is not JSON)."""
         doc = {
             "qbg_state": self.schema,
             "kind": self.kind,
@@ -240,13 +263,13 @@ class StateStore:
             "journal": generation,
             "state": dict(state),
         }
-        if self._jfd is not None or self.journal_entries or self._journal_files():
+        if self.compact or self._jfd is not None or self.journal_entries:
             # big states (the journaled ones) use the C encoder: no indentation
-            data = _COMPACT(doc).encode() + b"\n"
-        else:
-            data = json.dumps(doc, indent=1, sort_keys=True, allow_nan=False).encode() + b"\n"
-        self._close_journal()
-        self._jgen = generation
+            return _COMPACT(doc).encode() + b"\n"
+        return json.dumps(doc, indent=1, sort_keys=True, allow_nan=False).encode() + b"\n"
+
+    def write_snapshot(self, data: bytes) -> None:
+        """Write ``data`` as the state file atomically; touches nothing else of the store."""
         directory = self.path.parent
         directory.mkdir(mode=0o755, parents=True, exist_ok=True)
         self._clean_temps()
@@ -267,7 +290,9 @@ class StateStore:
                 tmp.unlink()
             raise
         _fsync_dir(directory)
-        self.journal_entries = 0
+
+    def retire(self, generation: int) -> None:
+        """The snapshot naming ``generation`` is durable: delete the older journal files."""
         self._journal = []
         for gen, path in self._journal_files():
             if gen < generation:

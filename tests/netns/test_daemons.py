@@ -156,6 +156,18 @@ def test_bridge_sigkill_before_any_snapshot_loses_no_confirmed_vsi(
     assert all(g >= snapshot["journal"] for g in journals)  # the replayed ones are gone
     tb.ctl("station0", "vsi", "deassoc", "-i", "uplink", "--vsiid", UUID2)
     tb.wait_for(lambda: tb.fdb_macs() == {MAC1}, what="the restored VSI's own entry removed")
+    state = tb.dir / "bridge.state.json"
+    tb.wait_for(
+        lambda: len(json.loads(state.read_text())["state"]["vsis"]) == 1,
+        what="once quiet, the state rewritten (by a forked writer) without VSI 2",
+    )
+    tb.wait_for(
+        lambda: all(
+            int(p.name.rsplit(".", 1)[1]) >= json.loads(state.read_text())["journal"]
+            for p in tb.dir.glob("bridge.state.json.journal.*")
+        ),
+        what="the journal files it covers deleted",
+    )
 
 
 def test_garbage_frames_are_counted_and_change_nothing(tb: Testbed) -> None:

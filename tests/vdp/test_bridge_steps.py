@@ -149,8 +149,120 @@ def test_bridge_port_acks_a_pdu_arriving_between_work_steps() -> None:
     while not replies:
         replies = [_ecp(f) for f in br.timer(t).frames if _ecp(f).op == EcpOp.REQUEST]
         steps += 1
-    assert steps == -(-(42 - br.WORK_STEP) // br.WORK_STEP)  # the remaining steps
+    assert br.work_step == 12  # RTE 8: 2.56 ms ack timer
+    assert steps == -(-(42 - br.work_step) // br.work_step)  # the remaining steps
     [reply] = replies
     vdpdu = Vdpdu.decode(reply.payload)
     assert len(vdpdu.vsis) == 42 and all(v.status == 0x40 for v in vdpdu.vsis)
     assert len(br.vdp) == 42 and br._inbox  # the second PDU comes next
+
+
+def test_work_step_follows_the_ack_timer() -> None:
+    from qbg.evb.negotiation import EvbConfig, EvbRole
+    from qbg.vdp.port import BridgePort
+
+    assert BridgePort("p", bytes(6), EvbConfig(role=EvbRole.BRIDGE, rte=8)).work_step == 12
+    slow = BridgePort("p", bytes(6), EvbConfig(role=EvbRole.BRIDGE, rte=14))
+    assert slow.work_step == 163840 // 200  # whole PDUs, decoded in the same step
+
+
+def test_known_keepalive_octets_are_not_decoded_again(monkeypatch: object) -> None:
+    import pytest
+
+    from qbg.vdp import bridge as bridge_module
+
+    br = bridge()
+    tlvs = [vsi(n) for n in range(1, 6)]
+    br.accept_ulpdu(pdu(*tlvs), 1.0)
+    br.work(1.0)
+    drain(br, 1.0)
+    calls = []
+    real = bridge_module.VsiTlv.decode_value
+
+    def counting(*args: object, **kw: object) -> object:
+        calls.append(args)
+        return real(*args, **kw)  # type: ignore[arg-type]
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(bridge_module.VsiTlv, "decode_value", counting)
+    try:
+        br.accept_ulpdu(pdu(*tlvs), 2.0)
+        out = br.work(2.0)
+    finally:
+        mp.undo()
+    assert calls == [] and out.events == () and br.stats.keepalives == 5
+    [wire] = drain(br, 2.0)
+    assert [t.status for t in sent_tlvs(wire)] == [0x40] * 5
+
+
+def _random_requests(seed: int, n: int = 400) -> list[tuple[float, list[object]]]:
+    """Requests a confused or hostile station might send: keep-alives, mode changes, other
+    filters for a known VSI, de-associations, responses, repeats; with pauses long enough
+    for supervision to expire now and then."""
+    import random
+
+    rnd = random.Random(seed)
+    t = 1.0
+    out: list[tuple[float, list[object]]] = []
+    for _ in range(n):
+        t += rnd.choice((0.001, 0.01, 0.5, SUPERV / 2, SUPERV + 1))
+        batch: list[object] = []
+        for _ in range(rnd.randint(1, 6)):
+            k = rnd.randint(1, 6)
+            mode = rnd.choice((1, 2, 3, 3, 3, 4))
+            vid = rnd.choice((100, 100, 100, 200, 0))
+            status = rnd.choice((0, 0, 0, 0x40, 0x10))
+            batch.append(vsi(k, vid=vid, mode=mode, status=status))
+        out.append((t, batch))
+    return out
+
+
+def test_steps_and_keepalive_octets_match_the_one_call_machine_on_random_traffic() -> None:
+    """Differential: the stepped bridge (octet-cached keep-alives, held replies) gives the same
+    events, replies, states and counters as ``receive_ulpdu`` on random request sequences."""
+    from qbg.vdp.policy import AllowAll, Bindings
+
+    for seed in range(12):
+        a = bridge(policy=AllowAll(vid=300, bindings=Bindings()), group_ids=False)
+        b = bridge(policy=AllowAll(vid=300, bindings=Bindings()), group_ids=False)
+        for t, batch in _random_requests(seed):
+            ev_a = list(a.timer(t).events) + list(a.receive_ulpdu(pdu(*batch), t).events)
+            ev_b = list(b.timer(t).events)
+            b.accept_ulpdu(pdu(*batch), t)
+            while b.has_work():
+                ev_b += list(b.work(t, 2).events)
+            assert ev_a == ev_b, seed
+            assert drain(a, t) == drain(b, t), seed
+        assert dataclasses.asdict(a.stats) == dataclasses.asdict(b.stats)
+        assert {k: (a.state(k), a.vsi(k)) for k in a} == {k: (b.state(k), b.vsi(k)) for k in b}
+        if seed % 3 == 0:  # group-ID support switched on: validation changes, octets forgotten
+            a.set_timers(r=3, rte=14, rwd=20, rka=20, group_ids=True)
+            b.set_timers(r=3, rte=14, rwd=20, rka=20, group_ids=True)
+            assert not b._raw
+
+
+def test_whole_pdus_per_step_at_a_long_ack_timer() -> None:
+    """RTE 14 (164 ms ack timer): a PDU is decoded and answered in one step; its keep-alives
+    are recognised by their octets; a PDU without an End TLV ends with its last TLV."""
+    from qbg.evb.negotiation import EvbConfig, EvbRole
+    from qbg.vdp.port import BridgePort, StationPort
+    from tests.helpers import Clock, Link
+
+    clock = Clock()
+    station = StationPort(
+        "sta0", STATION_MAC, EvbConfig(role=EvbRole.STATION, rte=14), initial_seq=0x1000
+    )
+    br = BridgePort("brp0", bytes.fromhex("02000000b001"), EvbConfig(role=EvbRole.BRIDGE, rte=14))
+    link = Link(clock, station, br, delay=0.0001)
+    link.inject("b", br.link_up(clock.now))
+    link.inject("a", station.link_up(clock.now))
+    clock.run_until(3.0)
+    assert br.work_step > 64
+    out, _ = station.commands([(MGRID, port_vsi(i)) for i in range(1, 31)], clock.now)
+    link.inject("a", out)
+    clock.run_until(4.0)
+    assert len(br.vdp) == 30
+    t = clock.now
+    no_end = Vdpdu.build(MGRID, [port_vsi(1), port_vsi(2)], end=False).encode()
+    br.vdp.accept_ulpdu(no_end, t)
+    assert br.vdp.work(t).events == () and br.vdp.stats.keepalives == 2
