@@ -1,7 +1,9 @@
 """``qbg bench scale``: the bridge daemon holding many associated VSIs under keep-alive load.
 
-What is measured: the real ``qbg bridge`` process, in a switch namespace, with ``--ports`` veth
-ports enslaved to Linux bridge ``br0``.  The other ends of the veths are in a hypervisor
+What is measured (``--agent daemon``): the real ``qbg bridge`` process, in a switch namespace,
+with ``--ports`` veth ports enslaved to Linux bridge ``br0`` — data-plane programming (one
+static FDB entry per VSI), state journal, control socket and metrics included.  ``--agent
+worker`` runs only the bridge's ports and pumps (no Linux bridge, no kernel work).  The other ends of the veths are in a hypervisor
 namespace, where a lean load generator *in this process* runs one
 :class:`~qbg.vdp.port.StationPort` (qbg's own protocol core) per veth, each driven by the
 asyncio :class:`~qbg.pump.Pump` over a :class:`~qbg.link.RawLink` — the same pieces the station
@@ -9,13 +11,17 @@ daemon uses, without its control socket, persistence and logging.  The VSIs are 
 over the ports and handed to each port in one batch.
 
 Phases: (1) start the bridge, baseline RSS; (2) associate every VSI, wait until the bridge's CPU
-use settles (its kernel worker programs one FDB entry per VSI); (3) measure for ``--periods``
+use settles (its data plane and state journal catch up); (3) measure for ``--periods``
 keep-alive periods (10 µs·2^RKA each): the bridge's CPU time from ``/proc/PID/stat``
 (utime + stime) as % of one core, RSS and peak RSS from ``/proc/PID/status``, keep-alives
-answered, and the keep-alive processing latency: from the load generator sending a keep-alive
-ECPDU to receiving the bridge's ECP ack for it (qbg's bridge acks after its VDP has processed
-every TLV of the PDU, so this is the bridge's per-PDU processing time plus two veth hops and
-two asyncio wake-ups).
+answered, and two latencies measured in the load generator (so both include two veth hops and
+both event loops' queueing): ``keepalive_latency_ms``, from sending a keep-alive ECPDU to the
+bridge's ECP ack for it (qbg's bridge acks a PDU on receipt, before its VDP works on it), and
+``keepalive_reply_latency_ms``, to the arrival of the bridge's VDP replies to every TLV of it
+(the bridge answers in order; its per-PDU processing time is in this one).
+
+``QBG_BENCH_PYSPY=FILE`` records the bridge with py-spy (raw stacks) during the window;
+``QBG_BENCH_KEEP=DIR`` keeps the bridge's configuration, log and state.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +65,18 @@ def _is_ecp(frame: bytes, op: int) -> bool:
     return (
         len(frame) >= 18 and frame[12] == 0x89 and frame[13] == 0x40 and (frame[14] >> 2) & 3 == op
     )
+
+
+def _vsi_tlvs(frame: bytes) -> int:
+    """How many VSI TLVs (types 1..4) the VDPDU of an ECP frame carries."""
+    pos, n, count = 18, len(frame), 0
+    while pos + 2 <= n:
+        t, length = frame[pos] >> 1, ((frame[pos] & 1) << 8) | frame[pos + 1]
+        if t == 0:
+            break
+        count += 1 <= t <= 4
+        pos += 2 + length
+    return count
 
 
 def _vsi(n: int) -> Any:
@@ -91,6 +110,11 @@ class _Gen:
     measuring: bool = False
     sent_at: dict[tuple[int, int], float] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
+    # keep-alive PDUs sent and not yet answered, per port: (time, VSI TLVs); reply TLVs seen
+    unanswered: dict[int, deque[tuple[float, int]]] = field(default_factory=dict)
+    answered: dict[int, int] = field(default_factory=dict)
+    last_reply_seq: dict[int, int] = field(default_factory=dict)
+    reply_latencies: list[float] = field(default_factory=list)
     ka_pdus: int = 0
     handed: list[bool] = field(default_factory=list)
     machines: list[Any] = field(default_factory=list)
@@ -125,17 +149,27 @@ class _Gen:
 
             def send(frame: bytes, i: int = i, link: Any = link) -> None:
                 if self.measuring and _is_ecp(frame, 0):  # a request (keep-alives in this phase)
-                    self.sent_at.setdefault((i, (frame[16] << 8) | frame[17]), time.monotonic())
+                    seq = (frame[16] << 8) | frame[17]
+                    if (i, seq) not in self.sent_at:
+                        now = time.monotonic()
+                        self.sent_at[(i, seq)] = now
+                        self.unanswered.setdefault(i, deque()).append((now, _vsi_tlvs(frame)))
                 link.send(frame)
 
             pump = Pump(port, send, on_event, loop)
 
             def recv(frame: bytes, now: float, i: int = i, pump: Any = pump) -> None:
                 if self.measuring and _is_ecp(frame, 1):  # an ack
-                    t = self.sent_at.pop((i, (frame[16] << 8) | frame[17]), None)
-                    if t is not None:
+                    t = self.sent_at.get((i, (frame[16] << 8) | frame[17]))
+                    if t is not None and t >= 0:
                         self.latencies.append(time.monotonic() - t)
+                        self.sent_at[(i, (frame[16] << 8) | frame[17])] = -1.0  # acked
                         self.ka_pdus += 1
+                elif self.measuring and _is_ecp(frame, 0):  # the bridge's replies
+                    seq = (frame[16] << 8) | frame[17]
+                    if self.last_reply_seq.get(i) != seq:  # not a retransmission
+                        self.last_reply_seq[i] = seq
+                        self._replied(i, _vsi_tlvs(frame))
                 pump.feed(frame)
 
             link.start(recv, loop)
@@ -144,6 +178,18 @@ class _Gen:
             self.pumps.append(pump)
             self.handed.append(False)
             pump.call(port.link_up)
+
+    def _replied(self, i: int, count: int) -> None:
+        """``count`` reply TLVs arrived on port ``i``: the oldest keep-alive PDUs they cover are
+        answered (the bridge answers in order)."""
+        queue = self.unanswered.get(i)
+        credit = self.answered.get(i, 0) + count
+        now = time.monotonic()
+        while queue and credit >= queue[0][1]:
+            t, n = queue.popleft()
+            credit -= n
+            self.reply_latencies.append(now - t)
+        self.answered[i] = credit if queue else 0
 
     def prepare(self, mgrid: bytes) -> None:
         """Build every port's share of the VSI TLVs up front (not inside the timed loop)."""
@@ -168,6 +214,14 @@ class _Gen:
             p.close()
         for link in self.links:
             link.close()
+
+
+def _percentiles(lat: list[float]) -> dict[str, float | None]:
+    return {
+        "p50": round(lat[len(lat) // 2] * 1000, 3) if lat else None,
+        "p99": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000, 3) if lat else None,
+        "max": round(lat[-1] * 1000, 3) if lat else None,
+    }
 
 
 def _worker(ports: int, rte: int, rka: int) -> None:
@@ -279,6 +333,7 @@ async def _measure(
     gen.measuring = False
     cpu1, w1 = _cpu_s(pid), time.monotonic()
     lat = sorted(gen.latencies)
+    rlat = sorted(gen.reply_latencies)
     res.update(
         window_s=round(w1 - w0, 3),
         cpu_s=round(cpu1 - cpu0, 3),
@@ -292,6 +347,7 @@ async def _measure(
             "p99": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000, 3) if lat else None,
             "max": round(lat[-1] * 1000, 3) if lat else None,
         },
+        keepalive_reply_latency_ms=_percentiles(rlat),
         still_associated=gen.associated - gen.ended,
     )
     keepalives = sum(m.vdp.stats.keepalives for m in gen.machines)
@@ -458,6 +514,8 @@ def main(args: argparse.Namespace) -> int:
         f"  keep-alive ECPDUs {res['keepalive_pdus']} ({res['vsis_per_keepalive_pdu']} VSIs each), "
         f"latency p50 {lat['p50']} / p99 {lat['p99']} / max {lat['max']} ms"
     )
+    rl = res["keepalive_reply_latency_ms"]
+    print(f"  keep-alive replies p50 {rl['p50']} / p99 {rl['p99']} / max {rl['max']} ms")
     return 0
 
 
