@@ -6,8 +6,10 @@ object on stdout, progress on stderr).  Exit status: 0 all passed (pending rows 
 scenario failed, 2 the suite could not run (not root, lldpad/tshark missing, no QEMU guest).
 
 The bridge role's VLAN part needs bridge VLAN filtering; ``--vlan-only`` runs just that part and
-``--guest`` runs the whole command inside the QEMU guest with Debian's kernel (interop/vm.py), so
-a machine without VLANs can see the VLAN evidence too.
+``--guest`` runs it inside the QEMU guest with Debian's kernel (interop/vm.py), so a machine
+without VLANs can see the VLAN evidence too.  ``--guest`` implies ``--vlan-only``: the rest of
+the suite needs no VLANs, and under QEMU's software emulation its 2.56 ms ECP ack timer (RTE 8)
+is not met reliably (docs/interop.md).
 """
 
 from __future__ import annotations
@@ -60,8 +62,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--guest",
         action="store_true",
-        help="run inside a QEMU guest with Debian's VLAN-capable kernel (TCG: slow; "
-        "--vlan-only takes about 2 minutes)",
+        help="run the VLAN part (implies --vlan-only) inside a QEMU guest with Debian's "
+        "VLAN-capable kernel (about 1 minute)",
     )
 
 
@@ -82,6 +84,7 @@ def cmd_lldpad(args: argparse.Namespace) -> int:
     """Run the suite as the arguments say; returns the exit status."""
     from .interop.lldpad import LldpadError
     from .interop.suite import format_table, results_json, run_suite
+    from .interop.testbed import TestbedError
 
     roles = ["station", "bridge"] if args.role == "both" else [args.role]
     variants = ["std", "draft"] if args.variant == "both" else [args.variant]
@@ -98,9 +101,12 @@ def cmd_lldpad(args: argparse.Namespace) -> int:
         print(f"qbg interop lldpad: {msg}", file=sys.stderr)
         return 2
 
+    if args.guest:
+        args.vlan_only = True
     if args.vlan_only and (args.role == "station" or args.variant == "draft"):
         return fatal(
-            "--vlan-only is the bridge role's std session (not --role station/--variant draft)"
+            "--vlan-only/--guest is the bridge role's std session"
+            " (not --role station/--variant draft)"
         )
     if os.geteuid() != 0:
         return fatal("needs root (network namespaces)")
@@ -115,7 +121,7 @@ def cmd_lldpad(args: argparse.Namespace) -> int:
             log=log,
             vlan_only=args.vlan_only,
         )
-    except LldpadError as err:
+    except (LldpadError, TestbedError) as err:
         return fatal(str(err))
     out = results_json(suite, time.monotonic() - t0)
     if args.json:
@@ -132,9 +138,9 @@ def cmd_lldpad(args: argparse.Namespace) -> int:
 
 
 def guest_argv(args: argparse.Namespace, captures: Path | None) -> list[str]:
-    """The same command for inside the guest (without ``--guest``; captures to ``captures``)."""
-    argv = ["--role", args.role, "--variant", args.variant]
-    argv += ["--json"] * args.json + ["--quiet"] * args.quiet + ["--vlan-only"] * args.vlan_only
+    """The VLAN part's command for inside the guest (captures to ``captures``)."""
+    argv = ["--role", args.role, "--variant", args.variant, "--vlan-only"]
+    argv += ["--json"] * args.json + ["--quiet"] * args.quiet
     if captures is not None:
         argv += ["--captures", str(captures)]
     return argv
@@ -143,7 +149,7 @@ def guest_argv(args: argparse.Namespace, captures: Path | None) -> list[str]:
 def run_in_guest(
     args: argparse.Namespace, log: Callable[[str], None], fatal: Callable[[str], int]
 ) -> int:
-    """Boot the QEMU guest (interop/vm.py) and run this command there; its exit status."""
+    """Boot the QEMU guest (interop/vm.py) and run the VLAN part there; its exit status."""
     from .interop.vm import GuestKernel, VmError, available
 
     reason = available()
