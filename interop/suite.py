@@ -882,7 +882,7 @@ class Suite:
                 "not checkable on this kernel (no bridge VLAN filtering, probed like the"
                 f" daemons do); covered by {GUEST_TEST} in a QEMU guest with Debian's kernel"
                 " (tests/vm/test_vlan_in_guest.py, part of ./run test); see it with"
-                " `qbg interop lldpad --guest --vlan-only`"
+                " `qbg interop lldpad --guest`"
             )
             self.vlan["note"] = note
             with self.scenario(VLAN_SCENARIO, role) as b:
