@@ -369,7 +369,7 @@ def run(
     rte: int = 14,
     periods: float = 2.0,
     settle_s: float = 60,
-    agent: str = "worker",
+    agent: str = "daemon",
 ) -> dict[str, Any]:
     from qbg.evb import timers
     from qbg.interop.netns import Topology
