@@ -468,12 +468,17 @@ class Lldpad:
         unblock_ecp(self.ns, self.ifname)
 
 
-def block_ecp(ns: Netns, ifname: str) -> None:
-    """Drop ECP frames leaving ``ifname`` in ``ns`` (LLDP keeps flowing)."""
+def block_ecp(ns: Netns, ifname: str, hook: str = "egress") -> None:
+    """Drop ECP frames leaving (``hook="egress"``) or arriving on (``"ingress"``) ``ifname`` in
+    ``ns``; LLDP keeps flowing.  Egress drops happen before packet sockets on that device see
+    the frames (a capture there misses them); ingress drops after them (a capture there still
+    has them) but before lldpad's per-Ethertype sockets."""
+    if hook not in ("egress", "ingress"):
+        raise ValueError(f"hook must be egress or ingress, not {hook!r}")
     rules = (
         "table netdev qbg_block_ecp {\n"
-        "  chain egress {\n"
-        f'    type filter hook egress device "{ifname}" priority 0; policy accept;\n'
+        f"  chain {hook} {{\n"
+        f'    type filter hook {hook} device "{ifname}" priority 0; policy accept;\n'
         "    ether type 0x8940 counter drop\n"
         "    ether type 0x88b7 counter drop\n"
         "  }\n}\n"

@@ -514,7 +514,9 @@ class Suite:
             self._later.append(late_check)
 
         with self.scenario("bridge-initiated De-Associate (lldpad supervision timeout)", role) as b:
-            block_ecp(tb.hosts[0], "uplink")
+            # dropped where lldpad receives, so the capture on our uplink still has every frame
+            # qbg sent (an egress drop on the uplink precedes the capture: seq gaps)
+            block_ecp(tb.switch, "swp1", "ingress")
             t0 = time.monotonic()
             try:
 
@@ -529,10 +531,10 @@ class Suite:
                 ls = listed()
                 n_end = sum(1 for x in ls.values() if x.get("confirmed_mode") is None)
             finally:
-                unblock_ecp(tb.hosts[0], "uplink")
+                unblock_ecp(tb.switch, "swp1")
             b["evidence"] = (
-                f"qbg ECP egress blocked: VSI 2 ended after {dt:.1f} s (ended={v.get('ended')},"
-                f" state {v.get('state')}); {n_end}/{len(ls)} VSIs ended"
+                f"qbg's ECP dropped at lldpad's port: VSI 2 ended after {dt:.1f} s"
+                f" (ended={v.get('ended')}, state {v.get('state')}); {n_end}/{len(ls)} VSIs ended"
             )
             t_b = time.time() - dt
 
