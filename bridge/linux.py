@@ -144,7 +144,12 @@ class Change(Enum):
     CONFLICT = "conflict"  # a foreign static entry for the same MAC/VID exists elsewhere
 
 
+_CANONICAL_MAC = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
+
+
 def _norm_mac(mac: str | bytes) -> str:
+    if type(mac) is str and _CANONICAL_MAC.fullmatch(mac):
+        return mac  # already "aa:bb:cc:dd:ee:ff" (what the daemon passes)
     if isinstance(mac, bytes):
         if len(mac) != 6:
             raise ValueError(f"MAC must be 6 octets: {mac!r}")
@@ -417,9 +422,17 @@ class _Rtnl:
                 pos += (length + 3) & ~3
 
 
+_LLADDR_HDR = _NLA.pack(10, NDA_LLADDR)  # 4 + 6 octets, then 2 of padding
+
+
 def _neigh_body(ifindex: int, mac: str, vid: int | None, *, state: int, flags: int) -> bytes:
-    body = _NDM.pack(AF_BRIDGE, 0, 0, ifindex, state, flags, 0) + _attr(
-        NDA_LLADDR, bytes.fromhex(mac.replace(":", ""))
+    body = b"".join(
+        (
+            _NDM.pack(AF_BRIDGE, 0, 0, ifindex, state, flags, 0),
+            _LLADDR_HDR,
+            bytes.fromhex(mac.replace(":", "")),
+            b"\0\0",
+        )
     )
     if vid is not None:
         body += _attr(NDA_VLAN, _U16.pack(vid))
