@@ -3,12 +3,12 @@
 What is measured (``--agent daemon``): the real ``qbg bridge`` process, in a switch namespace,
 with ``--ports`` veth ports enslaved to Linux bridge ``br0`` — data-plane programming (one
 static FDB entry per VSI), state journal, control socket and metrics included.  ``--agent
-worker`` runs only the bridge's ports and pumps (no Linux bridge, no kernel work).  The other ends of the veths are in a hypervisor
-namespace, where a lean load generator *in this process* runs one
-:class:`~qbg.vdp.port.StationPort` (qbg's own protocol core) per veth, each driven by the
-asyncio :class:`~qbg.pump.Pump` over a :class:`~qbg.link.RawLink` — the same pieces the station
-daemon uses, without its control socket, persistence and logging.  The VSIs are spread evenly
-over the ports and handed to each port in one batch.
+worker`` runs only the bridge's ports and pumps (no Linux bridge, no kernel work).  The other
+ends of the veths are in a hypervisor namespace, where a lean load generator *in this process*
+runs one :class:`~qbg.vdp.port.StationPort` (qbg's own protocol core) per veth, each driven by
+the asyncio :class:`~qbg.pump.Pump` over a :class:`~qbg.link.RawLink` — the same pieces the
+station daemon uses, without its control socket, persistence and logging.  The VSIs are spread
+evenly over the ports and handed to each port in one batch.
 
 Phases: (1) start the bridge, baseline RSS; (2) associate every VSI, wait until the bridge's CPU
 use settles (its data plane and state journal catch up); (3) measure for ``--periods``
