@@ -261,9 +261,12 @@ class _Port:
                 return kicked  # the frame leaves now; the rest of the work follows at once
         out = self._drain_inbox(now)
         out = out + self._process(self.evb.timer(now), now)
-        out = out + self._process(self.vdp.timer(now), now)
+        out = out + self._process(self._vdp_timer(now), now)
         out = out + self._process(self.ecp.timer(now), now)
         return self._kick(out, now)
+
+    def _vdp_timer(self, now: float) -> Output:
+        return self.vdp.timer(now)
 
     def next_deadline(self) -> float | None:
         if self._inbox or self._kick_due:
@@ -583,6 +586,15 @@ class BridgePort(_Port):
         if self.vdp.has_work():
             return self._now
         return super().next_deadline()
+
+    def _vdp_timer(self, now: float) -> Output:
+        """Supervision expires only once the delivered requests are worked through: a
+        keep-alive that arrived before a VSI's deadline counts (41.5.5.9), however late a busy
+        or slow host gets to it.  While work is queued, steps are due at once, so this only
+        postpones expiry by the backlog's length."""
+        if self._inbox or self.vdp.has_work():
+            return EMPTY
+        return self.vdp.timer(now)
 
     def withdraw(self, key: VsiKey, now: float) -> Output:
         """Bridge-initiated De-Associate of one VSI (S9)."""

@@ -266,3 +266,32 @@ def test_whole_pdus_per_step_at_a_long_ack_timer() -> None:
     no_end = Vdpdu.build(MGRID, [port_vsi(1), port_vsi(2)], end=False).encode()
     br.vdp.accept_ulpdu(no_end, t)
     assert br.vdp.work(t).events == () and br.vdp.stats.keepalives == 2
+
+
+def test_a_keepalive_in_the_backlog_beats_its_supervision_deadline() -> None:
+    """A host that gets to its work late (a busy loop, a QEMU guest) must not expire a VSI whose
+    keep-alive arrived before the deadline: supervision waits until the backlog is worked
+    through, and the keep-alive then restarts it."""
+    clock, link, station, br = pair()
+    clock.run_until(3.0)
+    link.inject("a", station.associate(MGRID, port_vsi(1), clock.now))
+    clock.run_until(3.1)
+    assert len(br.vdp) == 1
+    deadline = br.vdp.next_deadline()
+    assert deadline is not None
+    # the station's keep-alive (the same request again) arrives just before the deadline ...
+    t_in = deadline - 0.001
+    out = br.receive(_request(0x300, 1, 1), t_in)
+    assert [_ecp(f).op for f in out.frames] == [EcpOp.ACK]
+    # ... and the bridge's loop gets to it only a second later
+    late = deadline + 1.0
+    expired_before = br.vdp.stats.supervision_expired
+    while br.next_deadline() is not None and br.next_deadline() <= late:  # type: ignore[operator]
+        out = br.timer(late)
+        if not br._inbox and not br.vdp.has_work() and not out.frames:
+            break
+    assert br.vdp.stats.supervision_expired == expired_before
+    assert len(br.vdp) == 1, "the keep-alive that arrived in time kept the VSI"
+    # with no keep-alive at all, the VSI does expire
+    br.timer(late + 2 * (deadline - 3.1) + 60)
+    assert br.vdp.stats.supervision_expired == expired_before + 1
