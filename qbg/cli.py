@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     bsc.add_argument(
         "--agent",
         choices=("worker", "daemon"),
-        default="worker",
+        default="daemon",
         help="worker: the bridge's ports + pumps alone; daemon: the full qbg bridge daemon",
     )
     bsc.add_argument("--json", action="store_true")

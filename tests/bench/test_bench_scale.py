@@ -27,7 +27,7 @@ def test_scale_json_small(capsys: pytest.CaptureFixture[str]) -> None:
     if os.geteuid() != 0:
         pytest.fail("needs root (CI runs it as root)")
     argv = ["bench", "scale", "--vsis", "300", "--ports", "3", "--rka", "15", "--periods", "4"]
-    rc = main([*argv, "--json"])
+    rc = main([*argv, "--agent", "worker", "--json"])  # the default (daemon): test_scale_daemon
     out = json.loads(capsys.readouterr().out)
     assert rc == 0
     for k in KEYS:
