@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import contextlib
-import dataclasses
 import ipaddress
 import itertools
 import json
@@ -1175,14 +1174,9 @@ def run_in_guest(argv: Sequence[str], opts: DemoOptions, out: IO[str], err: IO[s
     except VmError as exc:
         print(f"qbg demo --vm: {exc}", file=err)
         return 2
-    # A private work dir (its own out/ share), so concurrent guests (tests/vm) are not disturbed;
-    # root/ is a relative link to the shared kernel tree, valid inside the guest's /host too.
-    private = Path(tempfile.mkdtemp(prefix="vm-demo-", dir=guest.workdir.parent))
-    try:
-        (private / "root").symlink_to(os.path.relpath(guest.workdir / "root", private))
-        return _guest_demo(dataclasses.replace(guest, workdir=private), inner, opts, out, err)
-    finally:
-        shutil.rmtree(private, ignore_errors=True)
+    # A private work dir (its own out/ share), so concurrent guests (tests/vm) are not disturbed.
+    with guest.private("vm-demo-") as mine:
+        return _guest_demo(mine, inner, opts, out, err)
 
 
 def _guest_demo(
@@ -1204,21 +1198,12 @@ def _guest_demo(
         ]
     )
     print(f"qbg demo --vm: booting Linux {guest.release} under QEMU (TCG, ~1-3 min)", file=err)
-    with contextlib.suppress(OSError):  # a previous run's log must not be replayed
-        (outdir / "run.log").unlink()
-    done = threading.Event()
     stream = err if opts.json else out
-    tail = threading.Thread(target=_tail, args=(outdir / "run.log", stream, done), daemon=True)
-    tail.start()
     try:
-        res = guest.run(cmd, timeout=900)
+        res = guest.run_streaming(cmd, stream, timeout=900)
     except VmError as exc:
-        done.set()
-        tail.join(timeout=2)
         print(f"qbg demo --vm: {exc}", file=err)
         return 2
-    done.set()
-    tail.join(timeout=5)
     if opts.json:
         with contextlib.suppress(OSError):
             out.write(result.read_text())
@@ -1230,25 +1215,6 @@ def _q(s: str) -> str:
     import shlex
 
     return shlex.quote(s)
-
-
-def _tail(path: Path, out: IO[str], done: threading.Event) -> None:
-    """Follow ``path`` (the guest's run.log over 9p) until ``done``; print new text."""
-    pos = 0
-    while True:
-        finished = done.is_set()
-        with contextlib.suppress(OSError):
-            with open(path, errors="replace") as f:
-                f.seek(pos)
-                chunk = f.read()
-                pos = f.tell()
-            if chunk:
-                chunk = chunk.split("QBG_GUEST_RC=")[0]
-                out.write(chunk)
-                out.flush()
-        if finished:
-            return
-        time.sleep(0.5)
 
 
 # -- entry points ---------------------------------------------------------------------------------

@@ -249,6 +249,22 @@ class Suite:
 
     # --- role station: qbg station ↔ lldpad bridge ----------------------------------------
 
+    def bridge_yaml(self, tb: Testbed) -> str:
+        """The testbed's bridge config with the suite's EVB timers."""
+        return tb.bridge_config().replace(f"    evb: {{rte: {RTE}, rka: {RKA}}}\n", self.evb_yaml())
+
+    @staticmethod
+    def lldpad_station(tb: Testbed) -> Lldpad:
+        """lldpad as the ratified station on the hypervisor's uplink, with the suite's timers."""
+        return Lldpad(
+            tb.hosts[0],
+            "uplink",
+            "station",
+            "std",
+            tb.dir / "lldpad",
+            keys={"ecpretries": R, "ecprte": RTE, "vdprwd": RWD, "vdprka": RKA, "evbgpid": True},
+        )
+
     def run_station(self) -> None:
         role = "station"
         with Testbed(hypervisors=1, rte=RTE, rka=RKA) as tb:
@@ -321,7 +337,8 @@ class Suite:
             args = vsi_args(n)
             args.update(kw)
             res: dict[str, Any] = ctl.call("vsi." + mode.replace("-", "_"), **args)
-            return res["vsi"]
+            vsi: dict[str, Any] = res["vsi"]
+            return vsi
 
         with self.scenario(
             "EVB negotiation: RR request/capable/control/status, GroupID", role
@@ -571,24 +588,9 @@ class Suite:
             self.quiet(tb)
             cap = Capture(tb.switch, "swp1", self.cap_path("lldpad-station-vs-qbg-bridge.pcap"))
             t_cap = 0.0
-            cfg = tb.bridge_config().replace(
-                f"    evb: {{rte: {RTE}, rka: {RKA}}}\n", self.evb_yaml()
-            )
+            cfg = self.bridge_yaml(tb)
             cfg += "policy:\n  mode: type_db\n  types:\n    - {type_id: 5}\n"
-            lp = Lldpad(
-                tb.hosts[0],
-                "uplink",
-                "station",
-                "std",
-                tb.dir / "lldpad",
-                keys={
-                    "ecpretries": R,
-                    "ecprte": RTE,
-                    "vdprwd": RWD,
-                    "vdprka": RKA,
-                    "evbgpid": True,
-                },
-            )
+            lp = self.lldpad_station(tb)
             try:
                 tb.start_bridge(config=cfg, wait=20 * SLOW)
                 cap.start()  # after our daemon: see the note above cap_path
@@ -897,23 +899,8 @@ class Suite:
                 tb.switch, "swp1", self.cap_path("lldpad-station-vs-qbg-bridge-vlan.pcap")
             )
             t_cap = 0.0
-            cfg = tb.bridge_config().replace(
-                f"    evb: {{rte: {RTE}, rka: {RKA}}}\n", self.evb_yaml()
-            )
-            lp = Lldpad(
-                tb.hosts[0],
-                "uplink",
-                "station",
-                "std",
-                tb.dir / "lldpad",
-                keys={
-                    "ecpretries": R,
-                    "ecprte": RTE,
-                    "vdprwd": RWD,
-                    "vdprka": RKA,
-                    "evbgpid": True,
-                },
-            )
+            cfg = self.bridge_yaml(tb)
+            lp = self.lldpad_station(tb)
             try:
                 tb.start_bridge(config=cfg, wait=20 * SLOW)
                 cap.start()  # after our daemon: see the note above cap_path
