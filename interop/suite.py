@@ -297,13 +297,7 @@ class Suite:
                 ctl = ControlClient(tb.daemons["station0"].socket, timeout=60)
                 self._station_scenarios(tb, lp, ctl, role)
             finally:
-                with contextlib.suppress(Exception):
-                    lp.stop()
-                with contextlib.suppress(Exception):
-                    if "station0" in tb.daemons:
-                        tb.stop(tb.daemons["station0"])
-                cap.stop()
-            self.capture_files.append(str(cap.path))
+                self.teardown(tb, lp, cap, "station0")
             self._deferred(role, cap.path, t_cap, STATION_MAC)
 
     def _station_scenarios(self, tb: Testbed, lp: Lldpad, ctl: ControlClient, role: str) -> None:
@@ -599,13 +593,7 @@ class Suite:
                 ctl = ControlClient(tb.daemons["bridge"].socket, timeout=60)
                 self._bridge_scenarios(tb, lp, ctl, role)
             finally:
-                with contextlib.suppress(Exception):
-                    lp.stop()
-                with contextlib.suppress(Exception):
-                    if "bridge" in tb.daemons:
-                        tb.stop(tb.daemons["bridge"])
-                cap.stop()
-            self.capture_files.append(str(cap.path))
+                self.teardown(tb, lp, cap, "bridge")
             self._deferred(role, cap.path, t_cap, BRIDGE_MAC)
 
     def _bridge_scenarios(self, tb: Testbed, lp: Lldpad, ctl: ControlClient, role: str) -> None:
@@ -910,13 +898,7 @@ class Suite:
                 self._bridge_vlan_scenarios(tb, lp, ctl, role)
                 ctl.close()
             finally:
-                with contextlib.suppress(Exception):
-                    lp.stop()
-                with contextlib.suppress(Exception):
-                    if "bridge" in tb.daemons:
-                        tb.stop(tb.daemons["bridge"])
-                cap.stop()
-            self.capture_files.append(str(cap.path))
+                self.teardown(tb, lp, cap, "bridge")
             self._later = []
             self._deferred(role, cap.path, t_cap, BRIDGE_MAC)
         rows = [r for r in self.results if r.scenario.startswith("VLAN:")]
@@ -1034,6 +1016,17 @@ class Suite:
 
     # --- after a session ---------------------------------------------------------------------
 
+    def teardown(self, tb: Testbed, lp: Lldpad, cap: Capture, daemon: str) -> None:
+        """End a session whatever happened in it: lldpad, our daemon, then the capture, which
+        the session's capture checks read afterwards."""
+        with contextlib.suppress(Exception):
+            lp.stop()
+        with contextlib.suppress(Exception):
+            if daemon in tb.daemons:
+                tb.stop(tb.daemons[daemon])
+        cap.stop()
+        self.capture_files.append(str(cap.path))
+
     def _deferred(self, role: str, path: Path, t0: float, ours: str, variant: str = "std") -> None:
         """Capture-based checks registered by the scenarios, then the capture verdict."""
         fr = load_frames(path, t0)
@@ -1115,13 +1108,7 @@ class Suite:
                     b["evidence"] = f"lldptool -V vdp -c mode: {lst}; bridge fdb: {mac(9)} removed"
                 ctl.close()
             finally:
-                with contextlib.suppress(Exception):
-                    lp.stop()
-                with contextlib.suppress(Exception):
-                    if "bridge" in tb.daemons:
-                        tb.stop(tb.daemons["bridge"])
-                cap.stop()
-            self.capture_files.append(str(cap.path))
+                self.teardown(tb, lp, cap, "bridge")
             self._later = []
             self._deferred(role, cap.path, 0.0, BRIDGE_MAC, var)
 
@@ -1189,13 +1176,7 @@ class Suite:
                     b["result"] = "pending"
                 ctl.close()
             finally:
-                with contextlib.suppress(Exception):
-                    lp.stop()
-                with contextlib.suppress(Exception):
-                    if "station0" in tb.daemons:
-                        tb.stop(tb.daemons["station0"])
-                cap.stop()
-            self.capture_files.append(str(cap.path))
+                self.teardown(tb, lp, cap, "station0")
 
             def draft_acked(fr: Frames) -> str:
                 reqs = [
