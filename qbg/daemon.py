@@ -13,10 +13,11 @@ Bad input never stops the daemon: undecodable frames come back from the core as
 validated before anything changes, and an exception in an event handler is logged and counted.
 On SIGTERM/SIGINT every port sends its LLDP shutdown PDU and the state is saved.
 
-Persistence: the station saves its whole state soon after a change (:meth:`save_soon`); the
-bridge (``JOURNAL``) appends each change to the state journal before the frames of the same step
-leave and rewrites the whole state only after ``COMPACT_IDLE_S`` without changes (environment
-``QBG_STATE_COMPACT_S`` overrides it, for tests) or when the journal grows long.
+Persistence: both roles append each change to the state journal (:meth:`journal`) before the
+frames that follow from it leave (the bridge, ``JOURNAL``: written by the pump before the frames
+of the same step; the station: by the API request before its VDP request) and rewrite the
+whole state only after ``COMPACT_IDLE_S`` without changes (environment ``QBG_STATE_COMPACT_S``
+overrides it, for tests) or when the journal grows long.
 
 LLDP transport per interface (docs/lldpd.md): ``own`` runs the core's LLDP agent on the raw
 link; ``lldpd`` creates the port with ``lldp_external`` and a :class:`~qbg.lldpd.LldpdClient`:
@@ -171,10 +172,10 @@ class AgentDaemon:
     def restore(self, state: dict[str, Any]) -> None:
         """Take back what :meth:`state` returned before a restart."""
 
-    #: Roles that set this persist changes as journal entries (:meth:`journal`) written before
-    #: the frames of the same step leave, and rewrite the whole state only when the journal is
-    #: quiet or long (:meth:`StateStore.append`); the others save the whole state soon after a
-    #: change (:meth:`save_soon`).
+    #: Roles that set this have the pump write the queued journal entries (:meth:`journal`)
+    #: before the frames of the same step leave (events first); the others flush them
+    #: themselves.  Either way the whole state is rewritten only when the journal is quiet or
+    #: long (:meth:`StateStore.append`).
     JOURNAL = False
     COMPACT_IDLE_S = 0.2  # snapshot once no change was journaled for this long
 

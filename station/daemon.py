@@ -50,6 +50,8 @@ from qbg.vdp.port import DraftStationPort, StationPort
 from qbg.vdp.tlv import VsiKey, VsiTlv
 from qbg.vdp.vsiid import parse_mgrid, parse_vsiid, vsiid_text
 
+from .table import VsiTable
+
 __all__ = ["StationDaemon", "main"]
 
 log = logging.getLogger("qbg.station")
@@ -228,7 +230,7 @@ class StationDaemon(AgentDaemon):
 
     def __init__(self, config: StationConfig) -> None:
         super().__init__(config)
-        self.vsis: dict[tuple[str, VsiKey], StationVsi] = {}
+        self.vsis = VsiTable()
         for iface in config.interfaces:
             for vc in iface.vsis:
                 mgrid, tlv = vsi_from_config(vc)
@@ -387,7 +389,6 @@ class StationDaemon(AgentDaemon):
             v.filters, v.last_status, v.ended = event.filters, 0x40, None
             log.debug("%s: VSI %s %s", iface.name, self._label(v), v.confirmed)
             self._wake(v, None)
-            self.save_soon()
         elif isinstance(event, VsiRefused):
             v = self.vsis.get((iface.name, event.key))
             if v is not None:
@@ -416,7 +417,8 @@ class StationDaemon(AgentDaemon):
         if reason is DeassocReason.STATION and int(v.tlv.mode) == 4:
             log.info("%s: VSI %s de-associated", iface.name, self._label(v))
             del self.vsis[(iface.name, event.key)]
-            self.save_now()
+            self._persist(v)
+            self.flush_journal()
             self._wake(v, None)
         elif reason in (DeassocReason.TIMEOUT, DeassocReason.TX_REFUSED):
             log.warning(
@@ -445,7 +447,6 @@ class StationDaemon(AgentDaemon):
                         {"status": v.last_status, "error": event.code},
                     ),
                 )
-        self.save_soon()
 
     def _retry(self, iface: Interface, v: StationVsi) -> None:
         if self.vsis.get((iface.name, v.key)) is v and v.ended and iface.oper_up:
@@ -466,6 +467,26 @@ class StationDaemon(AgentDaemon):
                     fut.set_exception(err)
 
     # --- persistence ----------------------------------------------------------------------------
+    #
+    # What persists is the desired set: every VSI asked for through the API and not being
+    # de-associated (configured VSIs come from the file).  Each change is one journal line
+    # written before the request's frames leave (:meth:`_persist`); the whole set is rewritten
+    # only when the journal is quiet or long, so a request costs the same at any table size.
+
+    @staticmethod
+    def _persisted(v: StationVsi) -> bool:
+        return v.source == "api" and int(v.tlv.mode) != 4
+
+    def _persist(self, v: StationVsi) -> None:
+        """Journal ``v`` as it now stands: its row if it is desired, else its removal."""
+        if v.source != "api":
+            return
+        row = self.vsis.get((v.interface, v.key)) is v and self._persisted(v)
+        tlv = v.tlv.encode().hex()
+        if row:
+            self.journal(("vsi", v.interface, v.mgrid.hex(), tlv, v.name))
+        else:
+            self.journal(("vsi-", v.interface, v.mgrid.hex(), tlv))
 
     def state(self) -> dict[str, Any]:
         return {
@@ -477,9 +498,12 @@ class StationDaemon(AgentDaemon):
                     "tlv": v.tlv.encode().hex(),
                 }
                 for v in self.vsis.values()
-                if v.source == "api" and int(v.tlv.mode) != 4
+                if self._persisted(v)
             ]
         }
+
+    def state_items(self) -> int:
+        return sum(1 for v in self.vsis.values() if v.source == "api")
 
     def restore(self, state: dict[str, Any]) -> None:
         for item in state.get("vsis", ()):
@@ -493,6 +517,28 @@ class StationDaemon(AgentDaemon):
             if iface in self.interfaces:
                 v = StationVsi(iface, mgrid, tlv, name=item.get("name"), source="api")
                 self.vsis.setdefault((iface, v.key), v)
+
+    def restore_journal(self, entries: list[Any]) -> None:
+        """Replay the lines of :meth:`_persist` onto the restored snapshot, oldest first."""
+        for entry in entries:
+            try:
+                kind, iface = entry[0], str(entry[1])
+                mgrid, tlv = bytes.fromhex(entry[2]), VsiTlv.decode(bytes.fromhex(entry[3]))
+                if kind not in ("vsi", "vsi-"):
+                    raise ValueError(f"unknown entry kind {kind!r}")
+            except Exception as err:  # a damaged line: skip it, keep the rest
+                log.error("state journal: skipping an entry: %s", err)
+                continue
+            if iface not in self.interfaces:
+                continue
+            slot = (iface, tlv.key(mgrid))
+            old = self.vsis.get(slot)
+            if kind == "vsi-":
+                if old is not None and old.source == "api":
+                    del self.vsis[slot]
+            elif old is None or old.source == "api":
+                name = entry[4] if len(entry) > 4 and isinstance(entry[4], str) else None
+                self.vsis[slot] = StationVsi(iface, mgrid, tlv, name=name, source="api")
 
     # --- control --------------------------------------------------------------------------------
 
@@ -545,11 +591,13 @@ class StationDaemon(AgentDaemon):
                 if refused is None:
                     self.vsis[(iface.name, key)] = v
             records.append(v)
-            if refused is None and wait:
-                fut: asyncio.Future[dict[str, Any]] = loop.create_future()
-                v.waiters.append(fut)
-                futures.append(fut)
-        self.save_now()
+            if refused is None:
+                self._persist(v)
+                if wait:
+                    fut: asyncio.Future[dict[str, Any]] = loop.create_future()
+                    v.waiters.append(fut)
+                    futures.append(fut)
+        self.flush_journal()
         iface.pump.emit(out)
         if futures:
             timeout = port.vdp.resp_wait_us / 1e6 * 2 + 5.0
@@ -601,13 +649,7 @@ class StationDaemon(AgentDaemon):
         return handler
 
     def _find(self, iface: Interface, args: dict[str, Any]) -> StationVsi | None:
-        vsiid = _arg(args, "vsiid", str)
-        for v in self.vsis.values():
-            if v.interface != iface.name:
-                continue
-            if vsiid_text(int(v.tlv.vsiid_format), v.tlv.vsiid) == vsiid.lower() or v.name == vsiid:
-                return v
-        return None
+        return self.vsis.find(iface.name, _arg(args, "vsiid", str))
 
     def _tlv_from_args(self, mode: str, args: dict[str, Any]) -> tuple[bytes, VsiTlv]:
         try:
@@ -673,7 +715,8 @@ class StationDaemon(AgentDaemon):
             v.waiters.append(fut)
         # The desired set changed: persist it before anything goes on the wire, so a SIGKILL
         # right after this request cannot lose the VSI.
-        self.save_now()
+        self._persist(v)
+        self.flush_journal()
         iface.pump.emit(out)
         if fut is not None:
             timeout = port.vdp.resp_wait_us / 1e6 + 5.0
@@ -701,16 +744,18 @@ class StationDaemon(AgentDaemon):
         self.vsis[(iface.name, key)] = v
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         v.waiters.append(fut)
-        self.save_now()
+        self._persist(v)
+        self.flush_journal()
         iface.pump.emit(out)
         if _arg(args, "wait", bool, True):
             try:
                 await asyncio.wait_for(fut, 10.0)
             except TimeoutError as err:
                 raise ControlError("timeout", "no answer within the response wait") from err
-        if mode == "deassoc":
-            self.vsis.pop((iface.name, key), None)
-            self.save_now()
+        if mode == "deassoc" and self.vsis.get((iface.name, key)) is v:
+            del self.vsis[(iface.name, key)]
+            self._persist(v)
+            self.flush_journal()
         return {"vsi": vsi_json(v, self._state_of(v))}
 
 

@@ -257,8 +257,12 @@ def test_flood_from_one_port_does_not_slow_the_others() -> None:
 
         reader = threading.Thread(target=drain, daemon=True)
         reader.start()
-        c1.send_raw(payload)  # the flood: every request at once
+        # the flood: every request at once, written from its own thread so that the
+        # measurement below runs while the daemon is still reading it
+        writer = threading.Thread(target=c1.send_raw, args=(payload,), daemon=True)
+        writer.start()
         busy = latencies(100, 20)
+        writer.join(60)
         rows = tb.ctl("bridge", "vsi", "list")["vsis"]
         flooded = sum(1 for r in rows if r["interface"] == tb.port(1))
         reader.join(60)
