@@ -416,9 +416,7 @@ class StationDaemon(AgentDaemon):
         v.ended = reason.value
         if reason is DeassocReason.STATION and int(v.tlv.mode) == 4:
             log.info("%s: VSI %s de-associated", iface.name, self._label(v))
-            del self.vsis[(iface.name, event.key)]
-            self._persist(v)
-            self.flush_journal()
+            del self.vsis[(iface.name, event.key)]  # its removal was journaled by the request
             self._wake(v, None)
         elif reason in (DeassocReason.TIMEOUT, DeassocReason.TX_REFUSED):
             log.warning(
@@ -753,9 +751,7 @@ class StationDaemon(AgentDaemon):
             except TimeoutError as err:
                 raise ControlError("timeout", "no answer within the response wait") from err
         if mode == "deassoc" and self.vsis.get((iface.name, key)) is v:
-            del self.vsis[(iface.name, key)]
-            self._persist(v)
-            self.flush_journal()
+            del self.vsis[(iface.name, key)]  # its removal was journaled above
         return {"vsi": vsi_json(v, self._state_of(v))}
 
 

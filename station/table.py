@@ -32,9 +32,13 @@ class VsiTable(MutableMapping[Slot, "StationVsi"]):
         self._ids: dict[tuple[str, str], dict[Slot, StationVsi]] = {}
         self._names: dict[tuple[str, str], dict[Slot, StationVsi]] = {}
 
-    @staticmethod
-    def _id(v: StationVsi) -> tuple[str, str]:
-        return (v.interface, vsiid_text(int(v.tlv.vsiid_format), v.tlv.vsiid))
+    def _indexes(
+        self, v: StationVsi
+    ) -> Iterator[tuple[dict[tuple[str, str], dict[Slot, StationVsi]], tuple[str, str]]]:
+        """Each index ``v`` belongs in, with its key there."""
+        yield self._ids, (v.interface, vsiid_text(int(v.tlv.vsiid_format), v.tlv.vsiid))
+        if v.name is not None:
+            yield self._names, (v.interface, v.name)
 
     def __getitem__(self, slot: Slot) -> StationVsi:
         return self._rows[slot]
@@ -49,16 +53,15 @@ class VsiTable(MutableMapping[Slot, "StationVsi"]):
         if old is not None:
             self._unindex(slot, old)
         self._rows[slot] = v
-        self._ids.setdefault(self._id(v), {})[slot] = v
-        if v.name is not None:
-            self._names.setdefault((v.interface, v.name), {})[slot] = v
+        for index, k in self._indexes(v):
+            index.setdefault(k, {})[slot] = v
 
     def __delitem__(self, slot: Slot) -> None:
         v = self._rows.pop(slot)
         self._unindex(slot, v)
 
     def _unindex(self, slot: Slot, v: StationVsi) -> None:
-        for index, k in ((self._ids, self._id(v)), (self._names, (v.interface, v.name or ""))):
+        for index, k in self._indexes(v):
             group = index.get(k)
             if group is not None:
                 group.pop(slot, None)
