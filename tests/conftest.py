@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,14 @@ SHARED = ROOT.parent / "shared"
 # limits would make property tests flaky without testing anything about qbg.
 settings.register_profile("qbg", deadline=None)
 settings.load_profile("qbg")
+
+# A shell that starts a job in the background without job control (`.ci/run &`, nohup, some CI
+# runners) starts it with SIGINT ignored, and every child inherits that: the demo and topology
+# children would then never see the SIGINT the interrupt tests send them.  A handler (unlike
+# SIG_IGN) is reset to the default across exec, so installing Python's own gives each child the
+# SIGINT a terminal would.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 CORPUS = Path(os.environ.get("QBG_CORPUS", SHARED / "corpus"))
 
