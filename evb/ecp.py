@@ -78,13 +78,28 @@ def next_seq(seq: int) -> int:
 # --- events -------------------------------------------------------------------------------------
 
 
+def _skipped(last: int, seq: int) -> int:
+    """Sequence numbers the sender used between ``last`` and ``seq`` (0: ``seq`` follows).
+    Ours skip 0 on wrap (:func:`next_seq`); a peer that uses 0 is not counted a skip either.
+    Draft ECP numbers retransmissions too (ecp.md §8.2), so it has no such count."""
+    if seq == next_seq(last) or seq == (last + 1) & 0xFFFF:
+        return 0
+    return max(1, ((seq - last - 1) & 0xFFFF) - (1 if seq < last else 0))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EcpDelivered(Event):
-    """A new (non-duplicate) ULPDU arrived; ``payload`` includes any Ethernet padding."""
+    """A new (non-duplicate) ULPDU arrived; ``payload`` includes any Ethernet padding.
+
+    ``skipped``: how many sequence numbers the peer used since the last ECPDU delivered here
+    (standard ECP only; 0 for the first).  The peer numbers each new ECPDU one higher, so a
+    skip means ECPDUs it gave up on never arrived: loss on the wire (or a peer restart), which
+    the ULP can tell apart from a peer that received but dropped what it got."""
 
     payload: bytes
     seq: int
     subtype: int = EcpSubtype.VDP
+    skipped: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -128,6 +143,7 @@ class EcpStats:
     drops_short: int = 0
     drops_other: int = 0
     refused: int = 0
+    rx_gaps: int = 0  # deliveries after a skip in the peer's sequence numbers (lost ECPDUs)
 
 
 # --- state tables -------------------------------------------------------------------------------
@@ -465,10 +481,13 @@ class EcpEndpoint:
 
     def _rx_deliver(self, t: int, rx: _Rx) -> Output:
         """NEW_ECPDU + SEND_ACK: ack first, then hand the ULPDU up; lastSeq = seq."""
+        skipped = 0 if self.draft else _skipped(self._last_seq, rx.seq)
+        if skipped:
+            self.stats.rx_gaps += 1
         self._last_seq = rx.seq
         self.stats.acks_sent += 1
         self.stats.delivered += 1
-        event = EcpDelivered(payload=rx.payload, seq=rx.seq, subtype=rx.subtype)
+        event = EcpDelivered(payload=rx.payload, seq=rx.seq, subtype=rx.subtype, skipped=skipped)
         return Output(frames=(rx.ack,), events=(event,))
 
     def _rx_duplicate(self, t: int, rx: _Rx) -> Output:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
 import os
@@ -680,6 +681,7 @@ class AgentDaemon:
                     "received": s.requests_received,
                     "duplicates": s.duplicates,
                 }
+                entry["vdp"] = vdp_status(port.vdp)
             out.append(entry)
         return {
             "role": self.role,
@@ -794,3 +796,14 @@ def _evb_json(tlv: Any) -> dict[str, Any]:
     from .pcapjson import evb_json
 
     return evb_json(tlv)
+
+
+def vdp_status(vdp: Any) -> dict[str, int]:
+    """The VDP machine's counters for ``status``; a station adds its learned pace: ``window``
+    (requests allowed unanswered), ``batch`` (most VSI TLVs per VDPDU) and ``outstanding``."""
+    stats = getattr(vdp, "stats", None)  # the draft 0.2 machines keep none
+    out = {k: int(v) for k, v in dataclasses.asdict(stats).items()} if stats is not None else {}
+    for name in ("window", "batch", "outstanding"):
+        if hasattr(vdp, name):
+            out[name] = int(getattr(vdp, name))
+    return out

@@ -57,14 +57,29 @@ class PaceWindow:
     :meth:`cut` halves it (losses seen from later answers), :meth:`collapse` drops it to one
     VDPDU's worth (the peer fell silent); above the halved value (``ssthresh``) it then grows
     by one per window's worth of answers only.  A peer that loses nothing never meets either.
+
+    ``floor`` (set by the station from its VSI count) is the least window that lets every
+    VSI's keep-alive through once per period when the peer answers within half a response
+    wait: below it keep-alives fall behind for sure, so neither the estimate (which a loss
+    stall on the link drags down) nor a cut takes the window lower.
     """
 
-    __slots__ = ("acc", "answers", "busy_since", "cwnd", "limit", "outstanding", "ssthresh")
+    __slots__ = (
+        "acc",
+        "answers",
+        "busy_since",
+        "cwnd",
+        "floor",
+        "limit",
+        "outstanding",
+        "ssthresh",
+    )
 
     def __init__(self, limit: int, initial: int) -> None:
         self.limit = limit
         self.cwnd = max(1, min(initial, limit))
         self.ssthresh = limit
+        self.floor = 1
         self.acc = 0
         self.outstanding = 0
         self.busy_since = 0
@@ -89,18 +104,22 @@ class PaceWindow:
             self.acc += 1
             if self.acc >= grown:
                 grown, self.acc = grown + 1, 0
-        self.cwnd = max(1, min(grown, est, self.limit))
+        self.cwnd = max(self.floor, min(grown, est, self.limit))
 
     def cut(self) -> None:
         """Requests were lost although the peer kept answering: halve."""
-        self.ssthresh = self.cwnd = max(1, self.cwnd // 2)
+        self.ssthresh = self.cwnd = max(self.floor, self.cwnd // 2)
         self.acc = 0
 
     def collapse(self, floor: int) -> None:
         """The peer went silent with requests outstanding: restart from ``floor``."""
-        self.ssthresh = max(1, self.cwnd // 2)
-        self.cwnd = max(1, min(floor, self.ssthresh))
+        self.ssthresh = max(self.floor, self.cwnd // 2)
+        self.cwnd = max(self.floor, min(floor, self.ssthresh))
         self.acc = 0
+
+    def set_floor(self, floor: int) -> None:
+        self.floor = max(1, min(floor, self.limit))
+        self.cwnd = max(self.cwnd, self.floor)
 
     @property
     def room(self) -> int:

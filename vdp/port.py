@@ -440,6 +440,12 @@ class StationPort(_Port):
             self._resend_at = None
 
     def _process(self, out: Output, now: float) -> Output:
+        vdp = self.vdp
+        for ev in out.events:  # ECP's view of loss, for the station's loss recovery
+            if isinstance(ev, EcpDelivered) and ev.skipped:
+                vdp.wire_loss(now)
+            elif isinstance(ev, EcpGaveUp):
+                vdp.ecp_gave_up(ev.payload)
         if any(isinstance(ev, EcpGaveUp) for ev in out.events):
             self._lost_since_up = True
             if not self.peer_seen:
@@ -450,7 +456,10 @@ class StationPort(_Port):
         return super()._process(out, now)
 
     def timer(self, now: float) -> Output:
+        retransmissions = self.ecp.stats.retransmissions
         out = super().timer(now)
+        if self.ecp.stats.retransmissions != retransmissions:
+            self.vdp.wire_loss(now)  # frames are being lost on this link (loss recovery)
         if not self._heard:
             self._track_lldp()
         if self._resend_due or (self._resend_at is not None and now + _EPS >= self._resend_at):

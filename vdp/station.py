@@ -41,6 +41,16 @@ window halves too (:meth:`~qbg.vdp.common.PaceWindow.cut`, once per loss event) 
 from one VDPDU after a silence.  Towards a bridge that loses nothing none of this changes a
 single frame.
 
+Those reductions are for a bridge that takes VDPDUs and drops them.  Frames lost on the link
+are not that, and TCP's trouble on lossy links shows what halving for them does: at 30 %
+random loss the window sank to ~8 requests for 500 VSIs needing 760 keep-alives a second, and
+the bridge's supervision dropped nearly all of them.  So the port tells the station what ECP
+saw (:meth:`VdpStation.wire_loss`: a retransmission, or a skip in the bridge's sequence
+numbers; :meth:`VdpStation.ecp_gave_up`), and losses found while the link drops frames are
+re-sent without any reduction; meanwhile the window also keeps a floor that lets every
+keep-alive through once a period, since the pace estimate then counts ECP's retry stalls as a
+slow bridge.  lldpad's Q-E4 loss happens on a clean link and is still met with the cuts.
+
 Wire shape of what this machine sends (vdp.md §4.1)::
 
     [0a 10 <mgrid:16>] [tt ll <status> <type id:3> <ver> <fmt> <vsiid:16> <ff> <N:2> <entries>]
@@ -133,6 +143,7 @@ class StationStats:
     resends: int = 0  # requests sent again before their response wait ended (losses inferred)
     probes: int = 0  # of which after the bridge fell silent
     lost_pdus: int = 0  # VDPDUs none of whose requests the bridge answered
+    wire_losses: int = 0  # of lost or partly answered VDPDUs, those blamed on the wire
     partial_pdus: int = 0  # VDPDUs the bridge answered only in part
 
 
@@ -140,8 +151,8 @@ class _Vsi:
     """One VSI's state; kept small because a port may hold tens of thousands."""
 
     __slots__ = (
-        "busy", "bypass", "conf_mode", "key", "org", "queued", "rec", "resends", "sent", "state",
-        "tlv", "token", "wire",
+        "alive", "busy", "bypass", "conf_mode", "key", "org", "queued", "rec", "resends", "sent",
+        "state", "tlv", "token", "wire",
     )  # fmt: skip
 
     def __init__(self, key: VsiKey, tlv: VsiTlv, org: bytes = b"") -> None:
@@ -158,19 +169,22 @@ class _Vsi:
         self.rec: _Pdu | None = None  # the VDPDU of the outstanding hand-off
         self.resends = 0  # early re-sends in the current exchange
         self.bypass = False  # queued as a fast re-send: not held back by the window
+        self.alive = False  # completed an exchange: sends keep-alives until it ends
 
 
 class _Pdu:
     """One VDPDU handed to ECP: which VSIs (with the timer token of that hand-off) it carried
     and how many of them the bridge answered (loss recovery, module docstring)."""
 
-    __slots__ = ("answered", "members", "no", "t")
+    __slots__ = ("answered", "members", "no", "payload", "t", "wire")
 
     def __init__(self, no: int, t: int) -> None:
         self.no = no
         self.t = t  # hand-off time (µs)
         self.members: list[tuple[_Vsi, int]] = []
         self.answered = 0
+        self.payload = b""  # the ULPDU as handed to ECP (matched by identity on a give-up)
+        self.wire = False  # ECP gave up on it: lost on the wire, not by the bridge
 
     def missing(self) -> list[_Vsi]:
         """Members still waiting for the answer to this very hand-off."""
@@ -218,6 +232,9 @@ class VdpStation:
         self._last_answer = 0  # µs: last answer, or the start of the current busy period
         self._answering = False  # the bridge has answered something since link up
         self._cut_mark = 0  # losses of VDPDUs up to this number belong to the last loss event
+        self._wire_mark = 0  # losses of VDPDUs up to this number are the wire's (wire_loss)
+        self._wire_until = 0  # µs: and any loss found until then (the link is dropping frames)
+        self._alive = 0  # VSIs in the keep-alive cycle (the window's floor)
         self._vsis: dict[VsiKey, _Vsi] = {}
         self._queues: OrderedDict[bytes, deque[_Vsi]] = OrderedDict()
         self._heap: list[tuple[int, int, _Vsi]] = []
@@ -563,6 +580,13 @@ class VdpStation:
         """
         t = self._now if now is None else timers.to_us(now)
         self._now = t
+        # While the link drops frames, the pace estimate counts ECP's retry stalls as a slow
+        # bridge.  The window then stays at least at what lets every keep-alive through once a
+        # period, each answered within half a response wait: below that they starve for sure.
+        floor = 1
+        if t < self._wire_until:
+            floor = -(-self._alive * self.resp_wait_us // (2 * self.keepalive_us))
+        self._win.set_floor(floor)
         room = self._win.room  # window: unanswered requests allowed (vdp.md §2 last paragraph)
         only: bytes | None = None
         if room <= 0:
@@ -623,7 +647,8 @@ class VdpStation:
             self._pdus.append(rec)
             self.stats.vdpdus += 1
             parts.append(_END)  # always: lldpad's parser needs the trailing zero word (Q-B1)
-            return b"".join(parts)
+            rec.payload = b"".join(parts)
+            return rec.payload
         return None
 
     def _mgr(self, mgrid: bytes) -> bytes:
@@ -680,14 +705,42 @@ class VdpStation:
             lost += self._judge(pdus.popleft())
         self._resend(lost, fast=True)
 
+    def ecp_gave_up(self, payload: bytes) -> None:
+        """ECP gave up on the VDPDU ``payload`` (1 + R tries unacknowledged).  Its unanswered
+        requests are found lost as usual (later answers, the probe) and sent again, but the
+        loss is the wire's or a busy bridge's input queue, not a VDPDU the bridge took and
+        dropped: it shrinks neither the window nor the VDPDU size [PROJECT].  The pace
+        estimate (:class:`~qbg.vdp.common.PaceWindow`) still follows a slow bridge."""
+        for rec in self._pdus:
+            if rec.payload is payload:
+                rec.wire = True
+                return
+
+    def wire_loss(self, now: float) -> None:
+        """ECP just saw frames lost on this link: it retransmitted, or the bridge's sequence
+        numbers skipped (it gave up on some of its answers).  Requests found lost from VDPDUs
+        handed off so far, and any found lost within the next response wait, are blamed on the
+        wire, not on the bridge: they are sent again but shrink neither the window nor the
+        VDPDU size [PROJECT].  A lossy link shows retransmissions all the time; a bridge that
+        takes VDPDUs and drops them (lldpad, Q-E4) shows none."""
+        self._wire_mark = self._pdu_no
+        self._wire_until = timers.to_us(now) + self.resp_wait_us
+
+    def _wire(self, rec: _Pdu) -> bool:
+        return rec.wire or rec.no <= self._wire_mark or self._now < self._wire_until
+
     def _judge(self, rec: _Pdu) -> list[_Vsi]:
         """A VDPDU the bridge is done with: learn from how much of it was answered; return the
         requests it lost.  Losses of VDPDUs handed off before the last cut are one loss event
-        with it (TCP: one reduction per window)."""
+        with it (TCP: one reduction per window).  Losses on the wire (:meth:`ecp_gave_up`,
+        :meth:`wire_loss`) say nothing about the bridge's pace: under random loss, halving
+        for each would starve the keep-alives (TCP's trouble on lossy links)."""
         missing = rec.missing()
         n = len(rec.members)
         if not missing:
             self._cap.full()
+        elif self._wire(rec):
+            self.stats.wire_losses += 1
         elif len(missing) < n:
             self.stats.partial_pdus += 1
             self._cap.partial(n - len(missing))
@@ -728,12 +781,17 @@ class VdpStation:
         self._last_answer = t = self._now
         pdus = self._pdus
         lost: list[_Vsi] = []
+        blamed = False  # a silent bridge, not only answers lost on the wire
         while pdus and pdus[0].t + self.probe_us <= t:
-            lost += self._judge(pdus.popleft())
+            rec = pdus.popleft()
+            missing = self._judge(rec)
+            lost += missing
+            blamed = blamed or bool(missing and not self._wire(rec))
         if lost:
             self.stats.probes += len(lost)
-            self._win.collapse(self._cap.cap)
-            self._resend(lost, fast=False)
+            if blamed:
+                self._win.collapse(self._cap.cap)
+            self._resend(lost, fast=not blamed)
 
     def _close(self, vsi: _Vsi, *, answered: bool) -> None:
         """The VSI's exchange is over (answered, timed out, ended): free its window slot."""
@@ -806,11 +864,17 @@ class VdpStation:
                 )
         elif action is Action.START_KA:  # WAIT_SYSCMD: keep-alive after each completed exchange
             vsi.busy = False
+            if not vsi.alive:
+                vsi.alive = True
+                self._alive += 1
             self._arm(vsi, self._now + self.keepalive_us)
         elif action is Action.END:  # stop timers, delete, one VsiDeassociated (vdp.md §10.1)
             self._close(vsi, answered=False)
             vsi.queued = False
             vsi.conf_mode = _DEASSOC
+            if vsi.alive:
+                vsi.alive = False
+                self._alive -= 1
             if self._vsis.get(vsi.key) is vsi:
                 del self._vsis[vsi.key]
             self._events.append(

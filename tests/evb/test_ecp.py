@@ -183,6 +183,33 @@ def test_s12_only_consecutive_repeats_are_duplicates() -> None:
     assert ep.stats.requests_received == 4 and ep.stats.delivered == 3
 
 
+def skips(out: Output) -> list[int]:
+    return [e.skipped for e in out.events if isinstance(e, EcpDelivered)]
+
+
+def test_a_skip_in_the_peers_sequence_numbers_is_reported_with_the_delivery() -> None:
+    """The peer numbers each new ECPDU one higher: a jump means it gave up on ECPDUs that
+    never arrived (loss on the wire), which the station's VDP loss recovery uses."""
+    ep = EcpEndpoint(BRI)
+    outs = [ep.receive(req(s), 1.0) for s in (0xFFFD, 0xFFFE, 0xFFFF, 1, 4, 4, 5, 0xFFFE, 2)]
+    # 0xFFFF → 1 is a step (0 is skipped on wrap); 1 → 4 lost 2 and 3; 0xFFFE → 2 lost 0xFFFF, 1
+    assert [skips(o) for o in outs] == [[0], [0], [0], [0], [2], [], [0], [0xFFF8], [2]]
+    assert ep.stats.rx_gaps == 3 and ep.stats.delivered == 8
+
+
+def test_a_peer_that_uses_sequence_number_zero_is_not_skipping() -> None:
+    ep = EcpEndpoint(BRI)
+    assert [skips(ep.receive(req(s), 1.0)) for s in (0xFFFF, 0, 1)] == [[0], [0], [0]]
+    assert ep.stats.rx_gaps == 0
+
+
+def test_draft_ecp_reports_no_skips() -> None:
+    """Draft ECP numbers every transmission (ecp.md §8.2): a jump is only a retransmission."""
+    ep = EcpEndpoint(STA, draft=True)
+    outs = [ep.receive(dreq(s, b"\x01\x02"), 1.0) for s in (3, 7)]
+    assert [skips(o) for o in outs] == [[0], [0]] and ep.stats.rx_gaps == 0
+
+
 def test_s12_ack_precedes_delivery_and_payload_includes_padding() -> None:
     ep = EcpEndpoint(BRI)
     out = ep.receive(req(1, b"\x0a\x10"), 0.0)

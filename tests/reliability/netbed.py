@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from qbg.interop.testbed import DaemonProcess, Testbed
+from qbg.interop.testbed import DaemonProcess, Testbed, TestbedError
 
 from .ctlclient import Ctl
 
@@ -100,9 +100,30 @@ def deassoc_all(tb: Testbed, key: str, numbers: range, timeout: float = 20.0) ->
 
 
 def wait_fdb(tb: Testbed, want: set[str], timeout: float = 30.0, what: str = "FDB") -> float:
+    """Wait until the switch FDB holds exactly ``want``; on timeout say which MACs differ and
+    what each daemon reports for them (a bare timeout says nothing about the cause)."""
     t0 = time.monotonic()
-    tb.wait_for(lambda: tb.fdb_macs() == want, timeout=timeout, what=what, step=0.2)
+    try:
+        tb.wait_for(lambda: tb.fdb_macs() == want, timeout=timeout, what=what, step=0.2)
+    except TestbedError as e:
+        raise TestbedError(f"{e}: {_fdb_diff(tb, want)}") from None
     return time.monotonic() - t0
+
+
+def _fdb_diff(tb: Testbed, want: set[str]) -> str:
+    have = tb.fdb_macs()
+    missing, extra = sorted(want - have), sorted(have - want)
+    odd = set(missing[:5] + extra[:5])
+    lines = [f"{len(missing)} missing {missing[:5]}, {len(extra)} extra {extra[:5]}"]
+    for key in tb.daemons:
+        try:
+            vsis = tb.ctl(key, "vsi", "list")["vsis"]
+        except Exception as err:  # a diagnostic must not hide the timeout
+            lines.append(f"{key}: vsi list failed: {err}")
+            continue
+        seen = [v for v in vsis if odd & {f.get("mac") for f in v.get("filters", [])}]
+        lines.append(f"{key}: {len(vsis)} VSIs; of those MACs: {seen[:10]}")
+    return "\n".join(lines)
 
 
 def reassoc(tb: Testbed, key: str) -> int:

@@ -107,10 +107,12 @@ class Net:
     link_ok: bool = True
     cut: set[int] = field(default_factory=set)  # sides whose sent frames vanish (silence)
     bridge_name: str = "br"
+    min_gap_ms: float = 0.0
+    window: int = 4096  # the daemons: min_gap_ms 3.0, window 256 (PortOptions defaults)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
-        opts = PortOptions(min_gap_ms=0.0, vdp_hold=5.0, window=4096)
+        opts = PortOptions(min_gap_ms=self.min_gap_ms, vdp_hold=5.0, window=self.window)
         cfg = {"r": self.r, "rte": self.rte, "rwd": self.rwd, "rka": self.rka}
         self.station = StationPort(
             "sta",

@@ -644,6 +644,71 @@ def test_loss_recovery_partly_answered_vdpdu_caps_the_batch() -> None:
     assert st.batch == 1
 
 
+def test_loss_on_the_wire_resends_without_shrinking_window_or_batch() -> None:
+    """The same loss as above, but ECP saw frames lost on the link meanwhile (it retransmitted,
+    or the bridge's sequence numbers skipped): the VSIs go again at once, and the window and
+    the VDPDU size stay — halving them for random loss starves the keep-alives of a few
+    hundred VSIs at 30 % loss (docs/RELIABILITY.md)."""
+    st = station(window=8, learn_pace=False)
+    for i in range(1, 15):
+        st.command(MGR, vsi(i), 0.0)
+    st._cap.cap = 4
+    _one, two = _pulled(st, 0.0, 2)
+    st.wire_loss(0.0)
+    _answer(st, two, 0.01)
+    assert st.stats.resends == 4 and st.stats.wire_losses == 1 and st.stats.lost_pdus == 0
+    assert st.batch == 4 and st.window == 8
+    assert [t.vsiid[-1] for t in sent_tlvs(st.pull(1493, 0.01))] == [1, 2, 3, 4]
+
+
+def test_wire_loss_long_past_excuses_nothing() -> None:
+    """Frames lost on the link a response wait ago or more, and a VDPDU handed off since: its
+    loss is the bridge's again (the batch and the window halve as for lldpad's Q-E4)."""
+    st = station(window=8, learn_pace=False)
+    st.wire_loss(0.0)
+    t = 30.0  # past the response wait (17.4 s at these timers)
+    for i in range(1, 11):
+        st.command(MGR, vsi(i), t)
+    st._cap.cap = 4
+    _one, two = _pulled(st, t, 2)
+    _answer(st, two, t + 0.01)
+    assert st.stats.lost_pdus == 1 and st.stats.wire_losses == 0
+    assert st.batch == 2 and st.window == 4 + 1
+
+
+def test_ecp_give_up_is_not_the_bridges_loss() -> None:
+    """A VDPDU ECP gave up on never reached the bridge's VDP, or reached it late: its requests
+    are found lost and go again, but the window and the VDPDU size stay."""
+    st = station(window=8, learn_pace=False)
+    for i in range(1, 11):
+        st.command(MGR, vsi(i), 0.0)
+    st._cap.cap = 4
+    first = st.pull(1493, 0.0)
+    assert first is not None
+    two = sent_tlvs(st.pull(1493, 0.0))
+    st.ecp_gave_up(bytes(first))  # an equal copy is not the VDPDU handed off
+    st.ecp_gave_up(first)
+    _answer(st, two, 0.01)
+    assert st.stats.resends == 4 and st.stats.wire_losses == 1 and st.stats.lost_pdus == 0
+    assert st.batch == 4 and st.window == 8
+
+
+def test_partial_answers_lost_on_the_wire_set_no_ceiling() -> None:
+    """lldpad answers each VSI in an ECPDU of its own (Q-B11): one of those lost makes a VDPDU
+    look partly answered.  After a skip in the bridge's sequence numbers that is the wire, not
+    a bridge taking one VSI per VDPDU."""
+    st = station(learn_pace=False)
+    for i in range(1, 7):
+        st.command(MGR, vsi(i), 0.0)
+    st._cap.cap = 3
+    one, two = _pulled(st, 0.0, 2)
+    _answer(st, one[:1], 0.01)
+    st.wire_loss(0.0)
+    _answer(st, two[:1], 0.02)
+    assert st.stats.partial_pdus == 0 and st.stats.wire_losses == 1 and st.batch == 3
+    assert st.stats.resends == 2
+
+
 def test_loss_recovery_gives_up_after_early_resends() -> None:
     """Each exchange is re-sent EARLY_RESENDS times at most; then its response wait decides."""
     st = station(learn_pace=False)
