@@ -439,6 +439,9 @@ def _print_status(r: dict[str, Any]) -> None:
             timers = "/".join(str(evb.get(k, "?")) for k in ("r", "rte", "rwd", "rka"))
             vsis = i.get("vsis")
             count = sum(vsis.values()) if isinstance(vsis, dict) else vsis
+            ecp = i.get("ecp") if isinstance(i.get("ecp"), dict) else None
+            vdp = i.get("vdp") if isinstance(i.get("vdp"), dict) else {}
+            assert isinstance(vdp, dict)
             rows.append(
                 (
                     i.get("name"),
@@ -448,10 +451,16 @@ def _print_status(r: dict[str, Any]) -> None:
                     _scalar(evb.get("rr")),
                     timers,
                     count,
+                    # loss at a glance: ECPDUs sent / retransmitted / given up
+                    "/".join(str(ecp.get(k, "?")) for k in ("sent", "retransmits", "give_ups"))
+                    if ecp
+                    else "-",
+                    vdp.get("window", "-"),  # the station's learned window (unanswered requests)
                 )
             )
         print()
-        print(_table(rows, ("INTERFACE", "VARIANT", "LINK", "EVB", "RR", "R/RTE/RWD/RKA", "VSIS")))
+        head = ("INTERFACE", "VARIANT", "LINK", "EVB", "RR", "R/RTE/RWD/RKA", "VSIS")
+        print(_table(rows, (*head, "ECP TX/RETX/GIVE-UP", "WINDOW")))
 
 
 def _print_neighbors(r: dict[str, Any]) -> None:

@@ -61,7 +61,9 @@ class Daemon:
             "interfaces": [{"name": "eth0", "variant": "std", "link": "up",
                             "evb": {"state": "negotiated", "rr": True, "r": 3, "rte": 14,
                                     "rwd": 20, "rka": 20},
-                            "vsis": {"ASSOCIATED": len(self.vsis)}}],
+                            "vsis": {"ASSOCIATED": len(self.vsis)},
+                            "ecp": {"sent": 2174, "retransmits": 1918, "give_ups": 139},
+                            "vdp": {"window": 181, "batch": 65536}}],
         }  # fmt: skip
 
     async def assoc(self, args: dict[str, Any]) -> Any:
@@ -361,6 +363,7 @@ def test_ctl_exit_codes_and_output(
     assert run_ctl(["ctl", *s, "status"]) == 0
     out = capsys.readouterr().out
     assert "eth0" in out and "negotiated" in out and "3/14/20/20" in out
+    assert "ECP TX/RETX/GIVE-UP" in out and "2174/1918/139" in out and " 181" in out
     assert run_ctl(["ctl", *s, "vsi", "assoc", *VSI, "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["vsi"]["filters"] == [
