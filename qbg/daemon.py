@@ -52,11 +52,12 @@ from .lldp.agent import NeighborAdded, NeighborAged, NeighborDeleted
 from .lldp.events import Event, FrameDropped
 from .lldp.tlv import Lldpdu
 from .lldpd import LldpdClient
-from .metrics import MetricsServer, QbgMetrics
+from .metrics import Counter, MetricsServer, QbgMetrics
 from .netlink import LinkEvent, LinkMonitor, aget_link
 from .pump import Pump
 from .store import StateStore
 from .vdp.port import BridgePort, DraftBridgePort, DraftStationPort, PortOptions, StationPort
+from .vdp.station import VdpStation
 
 __all__ = ["AgentDaemon", "Interface", "evb_config", "port_options", "vsi_fields"]
 
@@ -155,7 +156,7 @@ class AgentDaemon:
         self.compact_idle_s = float(os.environ.get("QBG_STATE_COMPACT_S", self.COMPACT_IDLE_S))
         self.handler_errors = 0
         self.exit_code = 0
-        self._seen_retransmits: dict[str, int] = {}
+        self._seen_totals: dict[tuple[Any, ...], int] = {}  # core counters already exported
         self.metrics.registry.add_collector(self._collect)
 
     # --- to be provided by the roles ------------------------------------------------------------
@@ -460,11 +461,24 @@ class AgentDaemon:
             port = iface.port
             if port is None:
                 continue
-            total = port.ecp.stats.retransmissions
-            delta = total - self._seen_retransmits.get(iface.name, 0)
-            if delta > 0:
-                self.metrics.ecp_retransmits.inc(delta, interface=iface.name)
-            self._seen_retransmits[iface.name] = total
+            m, name = self.metrics, iface.name
+            self._advance(m.ecp_retransmits, port.ecp.stats.retransmissions, interface=name)
+            vdp = port.vdp
+            if isinstance(vdp, VdpStation):  # a ratified-VDP station
+                st = vdp.stats
+                self._advance(m.vdp_resends, st.resends, interface=name)
+                self._advance(m.vdp_losses, st.wire_losses, interface=name, cause="wire")
+                bridge = st.lost_pdus + st.partial_pdus
+                self._advance(m.vdp_losses, bridge, interface=name, cause="bridge")
+                m.vdp_window.set(vdp.window, interface=name)
+
+    def _advance(self, counter: Counter, total: int, **labels: str) -> None:
+        """Move ``counter`` on to the core's running ``total`` (the core counts, we export)."""
+        key = (counter.name, *sorted(labels.items()))
+        delta = total - self._seen_totals.get(key, 0)
+        if delta > 0:
+            counter.inc(delta, **labels)
+        self._seen_totals[key] = total
 
     # --- persistence ----------------------------------------------------------------------------
 

@@ -213,6 +213,20 @@ class QbgMetrics:
         self.ecp_giveups = r.counter(
             "qbg_ecp_giveups_total", "ECPDUs abandoned after R retries", ("interface",)
         )
+        self.vdp_resends = r.counter(
+            "qbg_vdp_resends_total",
+            "Station VSI requests sent again after a loss, before their response wait ended",
+            ("interface",),
+        )
+        self.vdp_losses = r.counter(
+            "qbg_vdp_losses_total",
+            "Station VDPDUs found lost or partly answered, by cause (wire: ECP saw the link "
+            "drop frames; bridge: it took them and did not answer)",
+            ("interface", "cause"),
+        )
+        self.vdp_window = r.gauge(
+            "qbg_vdp_window", "Station window: VSI requests allowed unanswered", ("interface",)
+        )
         self.vsis = r.gauge("qbg_vsis", "VSIs by state", ("interface", "state"))
         self.evb_state = r.gauge(
             "qbg_evb_negotiation",

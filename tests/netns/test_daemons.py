@@ -227,7 +227,10 @@ def test_bulk_association_policy_change_and_metrics(tb: Testbed) -> None:
         "  log: {level: debug}\n", "  log: {level: debug}\n  metrics: {listen: '127.0.0.1:9489'}\n"
     )
     tb.start_bridge(config=bridge_yaml)
-    tb.start_station(0)
+    station_yaml = tb.station_config(0).replace(
+        "  log: {level: debug}\n", "  log: {level: debug}\n  metrics: {listen: '127.0.0.1:9490'}\n"
+    )
+    tb.start_station(0, config=station_yaml)
     tb.wait_for(
         lambda: tb.ctl("station0", "status")["interfaces"][0]["evb"].get("state") == "negotiated",
         what="EVB negotiated",
@@ -263,6 +266,13 @@ def test_bulk_association_policy_change_and_metrics(tb: Testbed) -> None:
     text = tb.switch.run(sys.executable, "-c", fetch).stdout
     assert 'qbg_vsis{interface="swp1",state="ASSOCIATED"} 40' in text
     assert 'qbg_evb_reflective_relay{interface="swp1"} 1' in text
+    # the station's series: its learned window, and the loss counters (none on this link)
+    st_fetch = fetch.replace("9489", "9490")
+    text = tb.hosts[0].run(sys.executable, "-c", st_fetch).stdout
+    window = tb.ctl("station0", "status")["interfaces"][0]["vdp"]["window"]
+    assert f'qbg_vdp_window{{interface="uplink"}} {window}' in text
+    assert "# TYPE qbg_vdp_resends_total counter" in text
+    assert 'qbg_vdp_losses_total{interface="uplink"' not in text  # a clean link loses nothing
     # a bad policy change is refused whole; a good one withdraws what it now refuses
     bad = tb.ctl("bridge", "policy", "set", "nonsense=1", ok=False)
     assert "bad_args" in _json.dumps(bad)
