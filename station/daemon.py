@@ -503,40 +503,50 @@ class StationDaemon(AgentDaemon):
     def state_items(self) -> int:
         return sum(1 for v in self.vsis.values() if v.source == "api")
 
+    def _record(self, iface: Any, mgrid: Any, tlv: Any, name: Any) -> StationVsi | None:
+        """A persisted VSI (snapshot entry or journal line) back as an API VSI, or ``None``
+        for an interface this configuration no longer has.  Raises on damaged fields."""
+        iface = str(iface)
+        v = StationVsi(
+            iface,
+            bytes.fromhex(mgrid),
+            VsiTlv.decode(bytes.fromhex(tlv)),
+            name=name if isinstance(name, str) else None,
+            source="api",
+        )
+        return v if iface in self.interfaces else None
+
     def restore(self, state: dict[str, Any]) -> None:
         for item in state.get("vsis", ()):
             try:
-                tlv = VsiTlv.decode(bytes.fromhex(item["tlv"]))
-                mgrid = bytes.fromhex(item["mgrid"])
-                iface = str(item["interface"])
+                v = self._record(item["interface"], item["mgrid"], item["tlv"], item.get("name"))
             except Exception as err:  # a damaged entry: skip it, keep the rest
                 log.error("state: skipping a VSI record: %s", err)
                 continue
-            if iface in self.interfaces:
-                v = StationVsi(iface, mgrid, tlv, name=item.get("name"), source="api")
-                self.vsis.setdefault((iface, v.key), v)
+            if v is not None:
+                self.vsis.setdefault((v.interface, v.key), v)
 
     def restore_journal(self, entries: list[Any]) -> None:
         """Replay the lines of :meth:`_persist` onto the restored snapshot, oldest first."""
         for entry in entries:
             try:
-                kind, iface = entry[0], str(entry[1])
-                mgrid, tlv = bytes.fromhex(entry[2]), VsiTlv.decode(bytes.fromhex(entry[3]))
+                kind = entry[0]
                 if kind not in ("vsi", "vsi-"):
                     raise ValueError(f"unknown entry kind {kind!r}")
+                name = entry[4] if kind == "vsi" and len(entry) > 4 else None
+                v = self._record(entry[1], entry[2], entry[3], name)
             except Exception as err:  # a damaged line: skip it, keep the rest
                 log.error("state journal: skipping an entry: %s", err)
                 continue
-            if iface not in self.interfaces:
+            if v is None:
                 continue
-            slot = (iface, tlv.key(mgrid))
+            slot = (v.interface, v.key)
             old = self.vsis.get(slot)
             if kind == "vsi-":
                 if old is not None and old.source == "api":
                     del self.vsis[slot]
             elif old is None or old.source == "api":
-                name = entry[4] if len(entry) > 4 and isinstance(entry[4], str) else None
-                self.vsis[slot] = StationVsi(iface, mgrid, tlv, name=name, source="api")
+                self.vsis[slot] = v
 
     # --- control --------------------------------------------------------------------------------
 
