@@ -441,12 +441,14 @@ class StationPort(_Port):
 
     def _process(self, out: Output, now: float) -> Output:
         vdp = self.vdp
+        gave_up = False
         for ev in out.events:  # ECP's view of loss, for the station's loss recovery
             if isinstance(ev, EcpDelivered) and ev.skipped:
                 vdp.wire_loss(now)
             elif isinstance(ev, EcpGaveUp):
                 vdp.ecp_gave_up(ev.payload)
-        if any(isinstance(ev, EcpGaveUp) for ev in out.events):
+                gave_up = True
+        if gave_up:
             self._lost_since_up = True
             if not self.peer_seen:
                 # The bridge's end may still be coming up (a flap seen first here): try the
