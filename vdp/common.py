@@ -58,10 +58,11 @@ class PaceWindow:
     VDPDU's worth (the peer fell silent); above the halved value (``ssthresh``) it then grows
     by one per window's worth of answers only.  A peer that loses nothing never meets either.
 
-    ``floor`` (set by the station from its VSI count) is the least window that lets every
-    VSI's keep-alive through once per period when the peer answers within half a response
-    wait: below it keep-alives fall behind for sure, so neither the estimate (which a loss
-    stall on the link drags down) nor a cut takes the window lower.
+    ``floor`` (:meth:`set_floor`; the station sets it while the link drops frames, from its
+    VSIs in the keep-alive cycle, and 1 otherwise) is the least window that lets every
+    keep-alive through once per period when the peer answers within half a response wait:
+    below it keep-alives fall behind for sure, so neither the estimate (which a loss stall on
+    the link drags down) nor a cut takes the window lower.
     """
 
     __slots__ = (
@@ -111,10 +112,11 @@ class PaceWindow:
         self.ssthresh = self.cwnd = max(self.floor, self.cwnd // 2)
         self.acc = 0
 
-    def collapse(self, floor: int) -> None:
-        """The peer went silent with requests outstanding: restart from ``floor``."""
+    def collapse(self, restart: int) -> None:
+        """The peer went silent with requests outstanding: restart from ``restart`` (one
+        VDPDU's worth), never below the floor."""
         self.ssthresh = max(self.floor, self.cwnd // 2)
-        self.cwnd = max(self.floor, min(floor, self.ssthresh))
+        self.cwnd = max(self.floor, min(restart, self.ssthresh))
         self.acc = 0
 
     def set_floor(self, floor: int) -> None:
