@@ -817,7 +817,6 @@ def vdp_status(vdp: Any) -> dict[str, int]:
     (requests allowed unanswered), ``batch`` (most VSI TLVs per VDPDU) and ``outstanding``."""
     stats = getattr(vdp, "stats", None)  # the draft 0.2 machines keep none
     out = {k: int(v) for k, v in dataclasses.asdict(stats).items()} if stats is not None else {}
-    for name in ("window", "batch", "outstanding"):
-        if hasattr(vdp, name):
-            out[name] = int(getattr(vdp, name))
+    if isinstance(vdp, VdpStation):  # as in _collect
+        out.update(window=vdp.window, batch=vdp.batch, outstanding=vdp.outstanding)
     return out
