@@ -601,14 +601,20 @@ def _answer(st: VdpStation, tlvs: list[VsiTlv], t: float) -> Output:
     return st.receive_ulpdu(pdu(*[dataclasses.replace(x, status=0x40) for x in tlvs]), t)
 
 
+def _queued(n: int, cap: int, t: float = 0.0, **kw: object) -> VdpStation:
+    """A station (pace learning off) with VSIs 1..n requested at ``t``, VDPDUs of ``cap``."""
+    st = station(learn_pace=False, **kw)
+    for i in range(1, n + 1):
+        st.command(MGR, vsi(i), t)
+    st._cap.cap = cap
+    return st
+
+
 def test_loss_recovery_resends_a_vdpdu_the_bridge_skipped() -> None:
     """Answers to VDPDU 2 while VDPDU 1 is unanswered: an in-order bridge lost VDPDU 1 (lldpad
     after the next one overwrote its buffer, Q-E4).  Its VSIs go again at once, ahead of the
     queue and past a full window; the batch size halves, so does the window."""
-    st = station(window=8, learn_pace=False)
-    for i in range(1, 11):
-        st.command(MGR, vsi(i), 0.0)
-    st._cap.cap = 4  # VDPDUs of 4
+    st = _queued(10, 4, window=8)  # VDPDUs of 4
     one, two = _pulled(st, 0.0, 2)
     assert [t.vsiid[-1] for t in one] == [1, 2, 3, 4] and st.outstanding == 8
     assert st.pull(1493, 0.0) is None  # window full
@@ -630,10 +636,7 @@ def test_loss_recovery_resends_a_vdpdu_the_bridge_skipped() -> None:
 def test_loss_recovery_partly_answered_vdpdu_caps_the_batch() -> None:
     """A bridge that answered 1 of a VDPDU's 3 VSIs before answering the next VDPDU takes
     one per VDPDU: the batch size is capped at 1 for good, the other two go again."""
-    st = station(learn_pace=False)
-    for i in range(1, 7):
-        st.command(MGR, vsi(i), 0.0)
-    st._cap.cap = 3
+    st = _queued(6, 3)
     one, two = _pulled(st, 0.0, 2)
     _answer(st, one[:1], 0.01)
     _answer(st, two[:1], 0.02)
@@ -649,10 +652,7 @@ def test_loss_on_the_wire_resends_without_shrinking_window_or_batch() -> None:
     or the bridge's sequence numbers skipped): the VSIs go again at once, and the window and
     the VDPDU size stay — halving them for random loss starves the keep-alives of a few
     hundred VSIs at 30 % loss (docs/RELIABILITY.md)."""
-    st = station(window=8, learn_pace=False)
-    for i in range(1, 15):
-        st.command(MGR, vsi(i), 0.0)
-    st._cap.cap = 4
+    st = _queued(14, 4, window=8)
     _one, two = _pulled(st, 0.0, 2)
     st.wire_loss(0.0)
     _answer(st, two, 0.01)
@@ -664,12 +664,9 @@ def test_loss_on_the_wire_resends_without_shrinking_window_or_batch() -> None:
 def test_wire_loss_long_past_excuses_nothing() -> None:
     """Frames lost on the link a response wait ago or more, and a VDPDU handed off since: its
     loss is the bridge's again (the batch and the window halve as for lldpad's Q-E4)."""
-    st = station(window=8, learn_pace=False)
-    st.wire_loss(0.0)
     t = 30.0  # past the response wait (17.4 s at these timers)
-    for i in range(1, 11):
-        st.command(MGR, vsi(i), t)
-    st._cap.cap = 4
+    st = _queued(10, 4, t, window=8)
+    st.wire_loss(0.0)
     _one, two = _pulled(st, t, 2)
     _answer(st, two, t + 0.01)
     assert st.stats.lost_pdus == 1 and st.stats.wire_losses == 0
@@ -679,10 +676,7 @@ def test_wire_loss_long_past_excuses_nothing() -> None:
 def test_ecp_give_up_is_not_the_bridges_loss() -> None:
     """A VDPDU ECP gave up on never reached the bridge's VDP, or reached it late: its requests
     are found lost and go again, but the window and the VDPDU size stay."""
-    st = station(window=8, learn_pace=False)
-    for i in range(1, 11):
-        st.command(MGR, vsi(i), 0.0)
-    st._cap.cap = 4
+    st = _queued(10, 4, window=8)
     first = st.pull(1493, 0.0)
     assert first is not None
     two = sent_tlvs(st.pull(1493, 0.0))
@@ -697,10 +691,7 @@ def test_partial_answers_lost_on_the_wire_set_no_ceiling() -> None:
     """lldpad answers each VSI in an ECPDU of its own (Q-B11): one of those lost makes a VDPDU
     look partly answered.  After a skip in the bridge's sequence numbers that is the wire, not
     a bridge taking one VSI per VDPDU."""
-    st = station(learn_pace=False)
-    for i in range(1, 7):
-        st.command(MGR, vsi(i), 0.0)
-    st._cap.cap = 3
+    st = _queued(6, 3)
     one, two = _pulled(st, 0.0, 2)
     _answer(st, one[:1], 0.01)
     st.wire_loss(0.0)
